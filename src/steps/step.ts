@@ -17,6 +17,8 @@ export interface StepOutput {
   measurements?: Measurement[];
   /** Anything worth keeping in the record: console transcript, openocd phase times, ... */
   data?: Record<string, unknown>;
+  /** True when the step wrote the image to the DUT: the station counts flashes per image hash. */
+  flashed?: boolean;
 }
 
 /** The devices of the station; a step gets the ones it declares in `needs`. */

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { resolve, dirname } from 'node:path';
+import { YamlSource } from './yaml.js';
+
+/** BCM GPIO lines on the Raspberry Pi's 40-pin header. */
+export const HEADER_LINES = { min: 2, max: 27 } as const;
+
+const line = z
+  .int({ error: 'must be a whole BCM GPIO number' })
+  .min(HEADER_LINES.min, { error: `unknown pin: BCM GPIO lines on the header are ${HEADER_LINES.min}..${HEADER_LINES.max}` })
+  .max(HEADER_LINES.max, { error: `unknown pin: BCM GPIO lines on the header are ${HEADER_LINES.min}..${HEADER_LINES.max}` });
+
+const i2cAddress = z
+  .int({ error: 'must be a 7-bit I2C address such as 0x3c' })
+  .min(0x03, { error: 'I2C addresses run from 0x03 to 0x77' })
+  .max(0x77, { error: 'I2C addresses run from 0x03 to 0x77' });
+
+const input = z.strictObject({
+  line,
+  active_low: z.boolean().default(false).describe('true when the switch pulls the line to ground when active'),
+  debounce_ms: z.number().min(0).max(1000).default(20),
+});
+
+const output = z.strictObject({
+  line,
+  active_low: z.boolean().default(false),
+});
+
+const probe = z
+  .strictObject({
+    kind: z.enum(['stlink', 'jlink', 'cmsis-dap', 'linuxgpiod', 'bcm2835gpio', 'remote_bitbang']).describe('the openocd adapter'),
+    target: z.string().min(1).default('target/stm32f1x.cfg').describe('openocd target config'),
+    speed_khz: z.int().positive().optional(),
+    transport: z.enum(['swd', 'jtag']).optional(),
+    serial: z.string().optional().describe('adapter serial number, when several probes are attached'),
+    extra_commands: z.array(z.string()).default([]),
+    gpio: z
+      .strictObject({ swclk: line, swdio: line, srst: line.optional(), chip: z.int().min(0).default(0) })
+      .optional()
+      .describe('pins for the linuxgpiod/bcm2835gpio adapters (SWD bit-banged from the Pi header)'),
+    remote_bitbang: z
+      .union([z.strictObject({ host: z.string().default('127.0.0.1'), port: z.int().min(1).max(65535) }), z.strictObject({ path: z.string() })])
+      .optional(),
+    openocd: z.string().default('openocd').describe('the openocd binary'),
+  })
+  .superRefine((p, ctx) => {
+    if ((p.kind === 'linuxgpiod' || p.kind === 'bcm2835gpio') && !p.gpio) ctx.addIssue({ code: 'custom', path: ['gpio'], message: `probe kind ${p.kind} needs gpio.swclk and gpio.swdio` });
+    if (p.kind === 'remote_bitbang' && !p.remote_bitbang) ctx.addIssue({ code: 'custom', path: ['remote_bitbang'], message: 'probe kind remote_bitbang needs remote_bitbang.port (and host) or .path' });
+  });
+
+const lightSensor = z.discriminatedUnion('kind', [
+  z.strictObject({ name: z.string().min(1), kind: z.literal('photo'), line, active_low: z.boolean().default(false) }),
+  z.strictObject({ name: z.string().min(1), kind: z.literal('color'), address: i2cAddress.default(0x29) }),
+]);
+
+export const stationSchema = z
+  .strictObject({
+    station_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'letters, digits, . _ - (it names log folders on the USB stick)' }),
+    data_dir: z.string().min(1).default('/var/lib/pijig'),
+    plan: z.string().min(1).optional().describe('test plan used when no image bundle is active (relative to this file)'),
+    gpio: z.strictObject({
+      inputs: z.strictObject({ start: input, abort: input, lid_closed: input }),
+      outputs: z.strictObject({
+        dut_power: output,
+        light_green: output.optional(),
+        light_red: output.optional(),
+        light_amber: output.optional(),
+        buzzer: output.optional(),
+      }),
+    }),
+    i2c: z.strictObject({ bus: z.int().min(0).max(31).default(1) }).default({ bus: 1 }),
+    display: z.strictObject({ controller: z.enum(['ssd1306', 'sh1106']).default('ssd1306'), address: i2cAddress.default(0x3c) }),
+    power_monitor: z
+      .strictObject({
+        address: i2cAddress.default(0x40),
+        shunt_ohms: z.number().positive().default(0.1),
+        max_current_a: z.number().positive().default(0.4),
+      })
+      .optional(),
+    light_sensors: z.array(lightSensor).default([]),
+    console: z.strictObject({ path: z.string().min(1), baud: z.int().positive().default(115200) }).optional(),
+    probe: probe.optional(),
+    media: z
+      .strictObject({
+        mount_dir: z.string().default('/media/pijig'),
+        product: z.string().optional().describe('only bundles for this product are accepted'),
+        target: z.string().default('stm32f103c8'),
+        allow_downgrade: z.boolean().default(false),
+        max_file_mb: z.number().positive().default(16),
+        public_keys: z.array(z.strictObject({ name: z.string().min(1), public_key: z.string().min(1) })).default([]),
+      })
+      .optional(),
+    identity: z
+      .strictObject({
+        serial_prefix: z.string().regex(/^[A-Z0-9-]{0,16}$/).default('PJ'),
+        serial_digits: z.int().min(4).max(12).default(6),
+        first: z.int().min(0).default(1),
+        count: z.int().positive().default(100000),
+        mac_first: z.string().regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, { error: 'a MAC like 02:00:00:00:00:01' }).default('02:50:4a:00:00:01'),
+      })
+      .default({ serial_prefix: 'PJ', serial_digits: 6, first: 1, count: 100000, mac_first: '02:50:4a:00:00:01' }),
+  })
+  .superRefine((s, ctx) => {
+    // A line wired to two functions is a wiring error the jig cannot survive.
+    const used = new Map<number, string>();
+    const claim = (l: number, path: (string | number)[]) => {
+      const prior = used.get(l);
+      if (prior) ctx.addIssue({ code: 'custom', path, message: `GPIO ${l} is already used by ${prior}` });
+      else used.set(l, path.join('.'));
+    };
+    for (const [name, spec] of Object.entries(s.gpio.inputs)) claim(spec.line, ['gpio', 'inputs', name, 'line']);
+    for (const [name, spec] of Object.entries(s.gpio.outputs)) if (spec) claim(spec.line, ['gpio', 'outputs', name, 'line']);
+    s.light_sensors.forEach((sensor, i) => sensor.kind === 'photo' && claim(sensor.line, ['light_sensors', i, 'line']));
+    if (s.probe?.gpio) {
+      claim(s.probe.gpio.swclk, ['probe', 'gpio', 'swclk']);
+      claim(s.probe.gpio.swdio, ['probe', 'gpio', 'swdio']);
+      if (s.probe.gpio.srst !== undefined) claim(s.probe.gpio.srst, ['probe', 'gpio', 'srst']);
+    }
+    const addresses = new Map<number, string>();
+    const addr = (a: number, path: (string | number)[]) => {
+      const prior = addresses.get(a);
+      if (prior) ctx.addIssue({ code: 'custom', path, message: `I2C address 0x${a.toString(16)} is already used by ${prior}` });
+      else addresses.set(a, path.join('.'));
+    };
+    addr(s.display.address, ['display', 'address']);
+    if (s.power_monitor) addr(s.power_monitor.address, ['power_monitor', 'address']);
+    s.light_sensors.forEach((sensor, i) => sensor.kind === 'color' && addr(sensor.address, ['light_sensors', i, 'address']));
+    const names = new Set<string>();
+    s.light_sensors.forEach((sensor, i) => {
+      if (names.has(sensor.name)) ctx.addIssue({ code: 'custom', path: ['light_sensors', i, 'name'], message: `light sensor "${sensor.name}" is defined twice` });
+      names.add(sensor.name);
+    });
+  });
+
+export type StationConfig = z.output<typeof stationSchema> & {
+  /** Absolute path of the file it came from. */
+  file: string;
+  /** data_dir and plan resolved against the file's folder. */
+  dataDir: string;
+  planFile: string | undefined;
+};
+
+export function parseStation(source: YamlSource): StationConfig {
+  const config = source.validate(stationSchema);
+  const base = dirname(resolve(source.file));
+  return {
+    ...config,
+    file: resolve(source.file),
+    dataDir: resolve(base, config.data_dir),
+    planFile: config.plan === undefined ? undefined : resolve(base, config.plan),
+  };
+}
+
+export async function loadStation(file: string): Promise<StationConfig> {
+  return parseStation(await YamlSource.load(file));
+}

@@ -1,0 +1,51 @@
+import type { IdentityProvider, UnitIdentity } from '../steps/step.js';
+import { formatMac, parseMac } from '../steps/identity-record.js';
+import type { StationState } from './state.js';
+
+export interface IdentityBlock {
+  serialPrefix: string;
+  serialDigits: number;
+  first: number;
+  count: number;
+  macFirst: string;
+}
+
+export class IdentityExhaustedError extends Error {
+  override name = 'IdentityExhaustedError';
+  readonly code = 'IDENTITY_EXHAUSTED';
+}
+
+/**
+ * The simple identity provider: a counter in the durable station state. A number is persisted as
+ * used (fsync) before it is handed out, so a crash can waste a number but never issue one twice.
+ * (The traceability ledger replaces this with allocated blocks.)
+ */
+export class CounterIdentityProvider implements IdentityProvider {
+  constructor(
+    private readonly state: StationState,
+    private readonly block: IdentityBlock,
+  ) {}
+
+  async allocate(): Promise<UnitIdentity> {
+    const index = this.state.data.nextIdentity;
+    if (index >= this.block.count) throw new IdentityExhaustedError(`identity block exhausted: all ${this.block.count} serial numbers are used`);
+    await this.state.update((s) => {
+      s.nextIdentity = index + 1;
+    });
+    return identityAt(this.block, index);
+  }
+}
+
+export function identityAt(block: IdentityBlock, index: number): UnitIdentity {
+  const serial = `${block.serialPrefix}${String(block.first + index).padStart(block.serialDigits, '0')}`;
+  const base = parseMac(block.macFirst);
+  let value = 0n;
+  for (const b of base) value = (value << 8n) | BigInt(b);
+  value += BigInt(index);
+  const bytes = new Uint8Array(6);
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = Number(value & 0xffn);
+    value >>= 8n;
+  }
+  return { serial, mac: formatMac(bytes) };
+}

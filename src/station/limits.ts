@@ -1,0 +1,68 @@
+import type { Limit } from '../config/plan.js';
+import type { JudgedMeasurement } from '../records/record.js';
+import type { Measurement } from '../steps/step.js';
+import type { ReasonCode } from '../steps/errors.js';
+
+export interface Judgement {
+  measurements: JudgedMeasurement[];
+  /** The first failing measurement, if any. */
+  failure?: { reason: ReasonCode; message: string };
+}
+
+/** Values the plan's `equals` may refer to: ${image.version}, ${unit.serial}, ... */
+export type Substitutions = Record<string, string | undefined>;
+
+export function substitute(expected: string | number | boolean, vars: Substitutions): string | number | boolean {
+  if (typeof expected !== 'string') return expected;
+  return expected.replace(/\$\{([a-z_.]+)\}/gi, (whole, key: string) => vars[key] ?? whole);
+}
+
+function fmt(value: number | string | boolean, unit?: string): string {
+  return `${typeof value === 'string' ? JSON.stringify(value) : String(value)}${unit ? ` ${unit}` : ''}`;
+}
+
+/** The runner - not the step - decides pass or fail, from the plan's limits. */
+export function judge(measured: readonly Measurement[], limits: Readonly<Record<string, Limit>>, vars: Substitutions): Judgement {
+  const out: JudgedMeasurement[] = [];
+  let failure: Judgement['failure'];
+  const fail = (reason: ReasonCode, message: string) => {
+    failure ??= { reason, message };
+  };
+  for (const m of measured) {
+    const limit = limits[m.name];
+    const unit = m.unit ?? limit?.unit;
+    if (!limit) {
+      out.push({ name: m.name, value: m.value, ...(unit ? { unit } : {}), verdict: 'info' });
+      continue;
+    }
+    const resolved: Limit = limit.equals === undefined ? limit : { ...limit, equals: substitute(limit.equals, vars) };
+    let ok = true;
+    if (resolved.min !== undefined || resolved.max !== undefined) {
+      if (typeof m.value !== 'number' || Number.isNaN(m.value)) {
+        ok = false;
+        fail('LIMIT_MISMATCH', `${m.name} = ${fmt(m.value)} is not a number`);
+      } else if (resolved.min !== undefined && m.value < resolved.min) {
+        ok = false;
+        fail('LIMIT_LOW', `${m.name} = ${fmt(m.value, unit)} < min ${fmt(resolved.min, unit)}`);
+      } else if (resolved.max !== undefined && m.value > resolved.max) {
+        ok = false;
+        fail('LIMIT_HIGH', `${m.name} = ${fmt(m.value, unit)} > max ${fmt(resolved.max, unit)}`);
+      }
+    }
+    if (ok && resolved.equals !== undefined && !sameValue(m.value, resolved.equals)) {
+      ok = false;
+      fail('LIMIT_MISMATCH', `${m.name} = ${fmt(m.value, unit)}, expected ${fmt(resolved.equals, unit)}`);
+    }
+    out.push({ name: m.name, value: m.value, ...(unit ? { unit } : {}), limit: resolved, verdict: ok ? 'pass' : 'fail' });
+  }
+  for (const name of Object.keys(limits)) {
+    if (!measured.some((m) => m.name === name)) fail('MEASUREMENT_MISSING', `the step produced no measurement "${name}"`);
+  }
+  return failure ? { measurements: out, failure } : { measurements: out };
+}
+
+function sameValue(a: number | string | boolean, b: number | string | boolean): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return a === b;
+  if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '' && !Number.isNaN(Number(b))) return a === Number(b);
+  return String(a) === String(b);
+}
