@@ -38,7 +38,7 @@ export class SimGpioChip implements GpioChip {
     for (const { output } of this.outputs.values()) await output.set(false);
     for (const { input } of this.inputs.values()) input.dispose();
     this.inputs.clear();
-    this.outputs.clear();
+    // outputs stay readable: the pins keep the (inactive) level they were left at
   }
 
   /** Drive an input line's physical level (what the switch does to the pin). */

@@ -1,0 +1,78 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { vi } from 'vitest';
+import { SimGpioChip } from '../../src/devices/gpio/gpio.sim.js';
+import { Journal } from '../../src/records/journal.js';
+import { StationState } from '../../src/records/state.js';
+import { Station, type Job } from '../../src/station/station.js';
+import type { StationState as State } from '../../src/station/machine.js';
+import type { Screen } from '../../src/devices/display/screens.js';
+import type { Devices } from '../../src/steps/step.js';
+
+export const LINES = { start: 17, abort: 27, lid: 22, power: 5, green: 6, red: 13, amber: 19, buzzer: 26 } as const;
+export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
+
+/** A station on the simulated GPIO chip, with a real journal and state in a temp dir. Use with fake timers. */
+export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>) {
+  const dir = await mkdtemp(join(tmpdir(), 'pijig-station-'));
+  const chip = new SimGpioChip();
+  const start = await chip.input({ name: 'start', line: LINES.start, activeLow: true, debounceMs: DEBOUNCE.start });
+  const abort = await chip.input({ name: 'abort', line: LINES.abort, activeLow: true, debounceMs: DEBOUNCE.abort });
+  const lidClosed = await chip.input({ name: 'lid_closed', line: LINES.lid, activeLow: false, debounceMs: DEBOUNCE.lid });
+  const dutPower = await chip.output({ name: 'dut_power', line: LINES.power, activeLow: false });
+  const [green, red, amber, buzzer] = await Promise.all(
+    (['green', 'red', 'amber', 'buzzer'] as const).map((n) => chip.output({ name: n, line: LINES[n], activeLow: false })),
+  );
+  const journal = await Journal.open(join(dir, 'units.jsonl'));
+  const state = await StationState.open(dir);
+  const devices: Devices = { dutPower, lightSensors: new Map() };
+  let serial = 0;
+  const station = new Station({
+    stationId: 'test-jig',
+    inputs: { start, abort, lidClosed },
+    devices,
+    light: { green: green!, red: red!, amber: amber!, buzzer: buzzer! },
+    journal,
+    state,
+    identity: { allocate: async () => ({ serial: `WG${String(++serial).padStart(6, '0')}`, mac: '02:50:4a:00:00:01' }) },
+    job: provider ?? (async () => ({ image: undefined, ...job })),
+  });
+  const screens: Screen[] = [];
+  const states: string[] = [];
+  station.on('screen', (s) => screens.push(s));
+  station.on('state', (from, to, event) => states.push(`${from}-${event}->${to}`));
+  await station.start();
+
+  const records = async () => {
+    const out = [];
+    for await (const r of journal.read()) out.push(r);
+    return out;
+  };
+  /** Press and release a button, each level held past its debounce time. */
+  const press = async (button: 'start' | 'abort') => {
+    chip.setActive(LINES[button], true);
+    await vi.advanceTimersByTimeAsync(DEBOUNCE[button] + 1);
+    chip.setActive(LINES[button], false);
+    await vi.advanceTimersByTimeAsync(DEBOUNCE[button] + 1);
+  };
+  const lid = async (closed: boolean) => {
+    chip.setActive(LINES.lid, closed);
+    await vi.advanceTimersByTimeAsync(DEBOUNCE.lid + 1);
+  };
+  /** Let the cycle reach `state` (real fsyncs complete while fake time stands still). */
+  const until = (wanted: State) =>
+    vi.waitFor(
+      () => {
+        if (station.state !== wanted) throw new Error(`state is ${station.state}, waiting for ${wanted}`);
+      },
+      { timeout: 5000, interval: 5 },
+    );
+  const cleanup = async () => {
+    await station.stop();
+    await journal.close();
+    await chip.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { station, chip, lidClosed, journal, state, dir, screens, states, records, press, lid, until, cleanup, dutPower, light: { green: green!, red: red!, amber: amber! } };
+}
