@@ -50,7 +50,10 @@ export class Framebuffer {
   invertRect(x: number, y: number, w: number, h: number): void {
     const r = this.clip(x, y, w, h);
     for (let yy = r.y0; yy < r.y1; yy++) {
-      for (let xx = r.x0; xx < r.x1; xx++) this.px[yy * this.width + xx] ^= 1;
+      for (let xx = r.x0; xx < r.x1; xx++) {
+        const i = yy * this.width + xx;
+        this.px[i] = this.px[i]! ^ 1;
+      }
     }
   }
 
