@@ -1,0 +1,283 @@
+import { lstat, mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { planSchema } from '../config/plan.js';
+import { YamlSource } from '../config/yaml.js';
+import { fsyncDir } from '../records/durable-file.js';
+import { TypedEmitter } from '../util/typed-emitter.js';
+import { MANIFEST_FILE, readBundleHead, sourceError, verifyBundleFiles, type BundleHead } from './bundle.js';
+import { MediaError } from './errors.js';
+import { nodeSourceFiles, type SourceFiles } from './files.js';
+import { compareVersions, manifestFiles } from './manifest.js';
+import type { MediaSettings } from './settings.js';
+import { parsePublicKeys, SIGNATURE_FILE, type TrustedKey } from './signing.js';
+import type { BundleStore } from './store.js';
+
+export type ImportPhase = 'waiting' | 'verifying' | 'copying' | 'checking-copy' | 'activating';
+
+export type ImportResult =
+  | { status: 'imported'; bundleId: string; product: string; version: string; previous?: { bundleId: string; version: string } }
+  | { status: 'unchanged'; bundleId: string; product: string; version: string }
+  | { status: 'no-bundle' };
+
+export interface ImporterEvents extends Record<string, unknown[]> {
+  phase: [{ phase: ImportPhase; dir: string; version?: string }];
+}
+
+export interface ImporterDeps {
+  store: BundleStore;
+  settings: MediaSettings;
+  /** Resolves when no cycle runs; the station must not start one while `busy`. */
+  waitUntilIdle: () => Promise<void>;
+  /**
+   * Validates the bundle's plan; throws ConfigError when it is invalid. The station passes the
+   * full check (step kinds and params, `parsePlan` with its step registry); the default checks
+   * the plan's structure only.
+   */
+  checkPlan?: (text: string, file: string) => unknown;
+  /** The seam to the stick's bytes (tests pull the stick mid-file through it). */
+  files?: SourceFiles;
+}
+
+/** Where bundles sit on a stick: pijig/bundle/, or one folder each under pijig/bundles/. */
+export const STICK_BUNDLE_DIR = 'pijig/bundle';
+export const STICK_BUNDLES_DIR = 'pijig/bundles';
+
+/**
+ * Brings a signed bundle from a stick into the store and makes it active. Everything is checked
+ * on the stick first (signature, trusted key, release tag, product/target, downgrade, paths,
+ * sizes, hashes), then copied into a staging folder (each file fsync'd), checked again there,
+ * moved into place and only then activated. Any refusal leaves the active bundle untouched.
+ */
+export class Importer extends TypedEmitter<ImporterEvents> {
+  private readonly trusted: TrustedKey[];
+  private readonly files: SourceFiles;
+  private readonly checkPlan: (text: string, file: string) => unknown;
+  private queue: Promise<unknown> = Promise.resolve();
+  private running = 0;
+
+  constructor(private readonly deps: ImporterDeps) {
+    super();
+    this.trusted = parsePublicKeys(deps.settings.publicKeys);
+    this.files = deps.files ?? nodeSourceFiles;
+    this.checkPlan = deps.checkPlan ?? ((text, file) => YamlSource.parse(text, file).validate(planSchema));
+  }
+
+  /** True while an import is queued or running: the station must not start a cycle. */
+  get busy(): boolean {
+    return this.running > 0;
+  }
+
+  /** Import the bundle on a mounted stick (its root folder). Refusals throw MediaError. */
+  importFrom(stickRoot: string): Promise<ImportResult> {
+    return this.serial(async () => {
+      const dir = await this.pickBundle(stickRoot);
+      return dir ? this.run(dir) : { status: 'no-bundle' as const };
+    });
+  }
+
+  /** Import one bundle folder. Refusals throw MediaError. */
+  importBundle(dir: string): Promise<ImportResult> {
+    return this.serial(() => this.run(dir));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    this.running++;
+    const result = this.queue.then(fn, fn).finally(() => this.running--);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async run(dir: string): Promise<ImportResult> {
+    const { store, settings } = this.deps;
+    const head = await readBundleHead(dir, this.trusted, { files: this.files });
+    const m = head.manifest;
+    const manifestPath = join(dir, MANIFEST_FILE);
+    if (settings.product !== undefined && m.product !== settings.product) {
+      throw new MediaError('WRONG_PRODUCT', `${manifestPath}: product "${m.product}", this station makes "${settings.product}"`, { file: manifestPath, field: 'product' });
+    }
+    if (m.target !== settings.target) {
+      throw new MediaError('WRONG_TARGET', `${manifestPath}: target "${m.target}", this station programs "${settings.target}"`, { file: manifestPath, field: 'target' });
+    }
+    const active = await store.activeManifest();
+    if (active?.bundleId === head.bundleId && (await store.load(head.bundleId).then(() => true, () => false))) {
+      return { status: 'unchanged', bundleId: head.bundleId, product: m.product, version: m.version };
+    }
+    if (active && compareVersions(m.version, active.manifest.version) < 0 && !settings.allowDowngrade) {
+      throw new MediaError('DOWNGRADE', `${manifestPath}: version ${m.version} is older than the active ${active.manifest.version} (allow_downgrade is off)`, { file: manifestPath, field: 'version' });
+    }
+    // Deciding costs a few small reads; the work that follows (hashing, copying, switching) waits for the cycle to end.
+    await this.idle(dir);
+    this.emit('phase', { phase: 'verifying', dir, version: m.version });
+    await verifyBundleFiles(head, settings.maxFileBytes, { files: this.files });
+
+    if (!(await store.has(head.bundleId)) || !(await store.load(head.bundleId).then(() => true, () => false))) {
+      await store.cleanup();
+      const staging = await store.createStaging();
+      try {
+        this.emit('phase', { phase: 'copying', dir, version: m.version });
+        await this.copy(head, staging);
+        this.emit('phase', { phase: 'checking-copy', dir, version: m.version });
+        await this.checkStaged(head, staging);
+        await this.planCheck(head, staging);
+        await store.commit(staging, head.bundleId);
+      } catch (err) {
+        await store.discard(staging);
+        throw err;
+      }
+    } else {
+      await this.planCheck(head, store.dirOf(head.bundleId));
+    }
+    await this.idle(dir);
+    this.emit('phase', { phase: 'activating', dir, version: m.version });
+    const pointer = await store.activate(head.bundleId);
+    const result: ImportResult = { status: 'imported', bundleId: head.bundleId, product: m.product, version: m.version };
+    if (active && pointer.previous === active.bundleId) result.previous = { bundleId: active.bundleId, version: active.manifest.version };
+    return result;
+  }
+
+  private async idle(dir: string): Promise<void> {
+    let settled = false;
+    const wait = this.deps.waitUntilIdle().then(() => {
+      settled = true;
+    });
+    await Promise.resolve();
+    if (!settled) this.emit('phase', { phase: 'waiting', dir });
+    await wait;
+  }
+
+  /** Which bundle folder on the stick to import; undefined when the stick carries none. */
+  private async pickBundle(stickRoot: string): Promise<string | undefined> {
+    const candidates: string[] = [];
+    const single = join(stickRoot, STICK_BUNDLE_DIR);
+    if (await lstat(single).then(() => true, () => false)) candidates.push(single);
+    const many = join(stickRoot, STICK_BUNDLES_DIR);
+    const names = await readdir(many).catch(() => [] as string[]);
+    for (const name of names.sort()) if (!name.startsWith('.')) candidates.push(join(many, name));
+    if (candidates.length <= 1) return candidates[0];
+    // Several bundles (one stick for several kinds of station): take the one made for this station.
+    const fits: string[] = [];
+    for (const dir of candidates) {
+      try {
+        const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as { product?: unknown; target?: unknown };
+        if (m.target === this.deps.settings.target && (this.deps.settings.product === undefined || m.product === this.deps.settings.product)) fits.push(dir);
+      } catch {
+        // unreadable: not a candidate
+      }
+    }
+    if (fits.length === 1) return fits[0];
+    if (fits.length === 0) return candidates[0]; // its import states why it does not fit
+    throw new MediaError('BUNDLE_AMBIGUOUS', `${stickRoot}: ${fits.length} bundles fit this station (${fits.join(', ')}); leave one`, { file: stickRoot });
+  }
+
+  /** Copy the verified bundle into staging; the manifest and signature are written from the bytes already verified. */
+  private async copy(head: BundleHead, staging: string): Promise<void> {
+    const dirs = new Set<string>([staging]);
+    await writeDurable(join(staging, MANIFEST_FILE), head.manifestText);
+    await writeDurable(join(staging, SIGNATURE_FILE), head.signatureText);
+    for (const f of manifestFiles(head.manifest)) {
+      const dest = join(staging, f.file);
+      const parent = dirname(dest);
+      if (!dirs.has(parent)) {
+        await mkdir(parent, { recursive: true }).catch((err: unknown) => {
+          throw writeError(err, parent);
+        });
+        for (let d = parent; d.startsWith(staging) && !dirs.has(d); d = dirname(d)) dirs.add(d);
+      }
+      await this.copyFile(head.dir, join(head.dir, f.file), dest, f.size);
+    }
+    for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fsyncDir(d).catch((err: unknown) => {
+      throw writeError(err, d);
+    });
+  }
+
+  private async copyFile(bundleDir: string, src: string, dest: string, size: number): Promise<void> {
+    let fh;
+    try {
+      fh = await open(dest, 'wx', 0o644);
+    } catch (err) {
+      throw writeError(err, dest);
+    }
+    try {
+      const chunks = this.files.read(src)[Symbol.asyncIterator]();
+      let copied = 0;
+      for (;;) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          throw await sourceError(err, bundleDir, src);
+        }
+        if (next.done) break;
+        copied += next.value.length;
+        if (copied > size) {
+          await chunks.return?.();
+          throw new MediaError('STAGED_MISMATCH', `${src}: grew past its ${size} bytes while being copied`, { file: src });
+        }
+        try {
+          await fh.write(next.value);
+        } catch (err) {
+          throw writeError(err, dest);
+        }
+      }
+      if (copied !== size) throw new MediaError('STAGED_MISMATCH', `${src}: ${copied} of ${size} bytes copied; the read ended early`, { file: src });
+      try {
+        await fh.sync();
+      } catch (err) {
+        throw writeError(err, dest);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Verify the copy as if it were a new stick: same manifest, good signature, every hash. */
+  private async checkStaged(head: BundleHead, staging: string): Promise<void> {
+    try {
+      const staged = await readBundleHead(staging, this.trusted);
+      if (staged.bundleId !== head.bundleId) throw new MediaError('STAGED_MISMATCH', `${staging}: staged manifest ${staged.bundleId} is not ${head.bundleId}`, { file: staging });
+      await verifyBundleFiles(staged, this.deps.settings.maxFileBytes);
+    } catch (err) {
+      if (err instanceof MediaError && err.code === 'STAGED_MISMATCH') throw err;
+      const file = err instanceof MediaError ? err.file : undefined;
+      throw new MediaError('STAGED_MISMATCH', `copy in ${staging} does not verify: ${(err as Error).message}`, { cause: err, file });
+    }
+  }
+
+  private async planCheck(head: BundleHead, staging: string): Promise<void> {
+    const onStick = join(head.dir, head.manifest.plan.file);
+    const text = await readFile(join(staging, head.manifest.plan.file), 'utf8');
+    let plan: unknown;
+    try {
+      plan = this.checkPlan(text, onStick);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        throw new MediaError('PLAN_INVALID', `${onStick}: ${err.issues.map(formatIssue).join('; ')}`, { cause: err, file: onStick, field: err.issues[0]?.path });
+      }
+      throw new MediaError('PLAN_INVALID', `${onStick}: ${(err as Error).message}`, { cause: err, file: onStick });
+    }
+    const product = (plan as { product?: unknown } | undefined)?.product;
+    if (typeof product === 'string' && product !== head.manifest.product) {
+      throw new MediaError('PLAN_INVALID', `${onStick}: product: plan is for "${product}", the manifest for "${head.manifest.product}"`, { file: onStick, field: 'product' });
+    }
+  }
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  try {
+    const fh = await open(path, 'wx', 0o644);
+    try {
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw writeError(err, path);
+  }
+}
+
+function writeError(err: unknown, path: string): MediaError {
+  if (err instanceof MediaError) return err;
+  return new MediaError('WRITE_FAILED', `${path}: cannot write the staged copy (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err, file: path });
+}
