@@ -27,13 +27,19 @@ export class CounterIdentityProvider implements IdentityProvider {
   ) {}
 
   async allocate(): Promise<UnitIdentity> {
-    const index = this.state.data.nextIdentity;
-    if (index >= this.block.count) throw new IdentityExhaustedError(`identity block exhausted: all ${this.block.count} serial numbers are used`);
+    const key = blockKey(this.block);
+    const index = this.state.data.identityCursor[key] ?? 0;
+    if (index >= this.block.count) throw new IdentityExhaustedError(`identity block ${key} exhausted: all ${this.block.count} serial numbers are used`);
     await this.state.update((s) => {
-      s.nextIdentity = index + 1;
+      s.identityCursor[key] = index + 1;
     });
     return identityAt(this.block, index);
   }
+}
+
+/** Blocks are counted separately: a bundle that brings its own block starts at its first number. */
+export function blockKey(block: IdentityBlock): string {
+  return `${block.serialPrefix}${block.first}+${block.count}/${block.macFirst}`;
 }
 
 export function identityAt(block: IdentityBlock, index: number): UnitIdentity {

@@ -11,8 +11,8 @@ export interface StationStateData {
   flashes: Record<string, number>;
   /** Results per image hash, for the READY screen of the active image. */
   perImage: Record<string, { pass: number; fail: number }>;
-  /** Next serial number index of the simple counter provider (the ledger replaces it). */
-  nextIdentity: number;
+  /** Next unused index per identity block (simple counter provider; the ledger replaces it). */
+  identityCursor: Record<string, number>;
 }
 
 const initial = (): StationStateData => ({
@@ -20,7 +20,7 @@ const initial = (): StationStateData => ({
   counts: { PASS: 0, FAIL: 0, ABORTED: 0, ERROR: 0 },
   flashes: {},
   perImage: {},
-  nextIdentity: 0,
+  identityCursor: {},
 });
 
 export class StationState {

@@ -22,6 +22,7 @@ export const REASONS = {
   CONNECTION_LOST: 'connection to the probe/target lost',
   PROBE_TIMEOUT: 'openocd did not finish before its deadline',
   PROGRAM_FAILED: 'programming failed',
+  IMAGE_CORRUPT: 'an image file does not match its declared sha256 or size',
   LOCK_NOT_PROVEN: 'read-out protection did not take effect',
   IDENTITY_MISMATCH: 'identity read back differs from what was written',
   COMMAND_FAILED: 'external command failed',
@@ -29,6 +30,7 @@ export const REASONS = {
   I2C_ERROR: 'I2C device did not answer',
   CONSOLE_TIMEOUT: 'console did not answer in time',
   CONSOLE_ERROR: 'console port error',
+  LED_STATE: 'an LED is not in the expected state (dark, stuck on or not blinking)',
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;

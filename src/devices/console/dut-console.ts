@@ -1,4 +1,12 @@
-/** The DUT's serial console. Owned by the functional-checks work; may grow. */
+/**
+ * The DUT's serial console (serialport on a USB-UART in production, a socat pty to the simulated
+ * firmware on the virtual jig).
+ *
+ * Contract: `open` and `close` are idempotent. Received bytes are split into lines (CR/LF
+ * stripped) and queued; `expect` consumes queued lines up to and including the first one that
+ * matches, waiting for new lines until `timeoutMs`. Every line, sent or received, is kept in the
+ * transcript with its time. Failures reject with a ConsoleError whose message names the port.
+ */
 export interface ConsoleLine {
   /** ms since the console was opened */
   t: number;
@@ -7,10 +15,32 @@ export interface ConsoleLine {
 }
 
 export interface DutConsole {
+  /** The port, for messages: "/dev/ttyUSB0". */
+  readonly path: string;
+  readonly isOpen: boolean;
   open(): Promise<void>;
+  /** Send one line (the console appends the line ending). */
   send(line: string): Promise<void>;
   /** Resolve with the first received line matching `pattern` (lines since the last call included). */
   expect(pattern: RegExp, timeoutMs: number, signal: AbortSignal): Promise<RegExpMatchArray>;
+  /** Drop the queued, unread lines (they stay in the transcript): call before a command whose answer must be fresh. */
+  flush(): void;
   transcript(): ConsoleLine[];
   close(): Promise<void>;
+}
+
+export type ConsoleErrorCode = 'OPEN_FAILED' | 'NOT_OPEN' | 'WRITE_FAILED' | 'PORT_ERROR' | 'CLOSED' | 'BUSY' | 'TIMEOUT' | 'ABORTED';
+
+export class ConsoleError extends Error {
+  override name = 'ConsoleError';
+  constructor(
+    readonly code: ConsoleErrorCode,
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(`${path}: ${message}`, options);
+    this.details = options?.details;
+  }
+  readonly details: Record<string, unknown> | undefined;
 }

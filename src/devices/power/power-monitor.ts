@@ -1,11 +1,38 @@
-/** The DUT supply monitor (INA219 in production). Owned by the functional-checks work; may grow. */
+/**
+ * The DUT supply monitor (INA219 in production, SimIna219 on the virtual jig).
+ *
+ * Contract: `init()` configures the chip (calibration) and may be called again at any time (the
+ * current step calls it before every measurement so that a monitor that lost its calibration in
+ * a brown-out is set up again). `sample()` returns one conversion result. Both reject with a
+ * PowerMonitorError; an I2C fault keeps the I2cError as `cause`.
+ */
 export interface PowerSample {
+  /** Supply current in mA; negative when current flows backwards through the shunt. */
   currentMa: number;
+  /** Bus voltage (load side of the shunt) in V. */
   busVoltageV: number;
+  /** Voltage across the shunt in mV. */
+  shuntVoltageMv: number;
+  /** The chip flagged a math overflow: current and power are out of range (saturated). */
+  overflow: boolean;
 }
 
 export interface PowerMonitor {
-  /** Configure the chip (calibration); rejects with an I2C error if it does not answer. */
+  /** Where the monitor sits, for messages: "ina219 i2c-1 0x40". */
+  readonly description: string;
   init(): Promise<void>;
   sample(): Promise<PowerSample>;
+}
+
+export type PowerMonitorErrorCode = 'I2C' | 'NOT_INITIALISED' | 'BAD_CONFIG' | 'CALIBRATION_MISMATCH';
+
+export class PowerMonitorError extends Error {
+  override name = 'PowerMonitorError';
+  constructor(
+    readonly code: PowerMonitorErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }

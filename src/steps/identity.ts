@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { decodeIdentity, encodeIdentity, IDENTITY_RECORD_SIZE } from './identity-record.js';
+import { StepError } from './errors.js';
+import { asStepError, hex, probeSession } from './program.js';
+import { defineStep } from './step.js';
+
+/** A flash address: a number, or a hex string as plans often write it ("0x0800FC00"). */
+export const flashAddress = z.union([
+  z.number().int().nonnegative().max(0xffffffff),
+  z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{1,8}$/, 'an address like 0x0800FC00')
+    .transform((s) => Number(s)),
+]);
+
+const paramsSchema = z
+  .object({
+    /** Where the 64-byte identity record goes; default the last 1 KiB page of a 64 KiB STM32F103. */
+    address: flashAddress.default(0x0800fc00),
+  })
+  .strict();
+
+export const identityStep = defineStep({
+  kind: 'identity',
+  description: 'Allocate the unit serial number and MAC, write the identity record to flash, read it back',
+  params: paramsSchema,
+  needs: ['probe'],
+  async run(ctx) {
+    const address = ctx.params.address;
+    const session = await probeSession(ctx);
+    // A unit keeps the identity it was given in this cycle (a repeated step must not burn a number).
+    const identity = ctx.unit.identity ?? (await ctx.identity.allocate());
+    ctx.unit.identity = identity;
+    const record = encodeIdentity(identity);
+    const op = { signal: ctx.signal };
+    try {
+      ctx.progress(0, `writing ${identity.serial}`);
+      await session.reset('halt', op);
+      const wrote = await session.writeBytes(address, record, op);
+      ctx.progress(0.7, 'reading back');
+      const back = await session.read(address, IDENTITY_RECORD_SIZE, op);
+      const decoded = decodeIdentity(back);
+      if (!decoded || decoded.serial !== identity.serial || decoded.mac !== identity.mac) {
+        throw new StepError(
+          'IDENTITY_MISMATCH',
+          decoded
+            ? `identity at ${hex(address)} reads back as ${decoded.serial} / ${decoded.mac}, wrote ${identity.serial} / ${identity.mac}`
+            : `identity at ${hex(address)} reads back as no valid record (wrote ${identity.serial} / ${identity.mac})`,
+          { details: { address, written: Buffer.from(record).toString('hex'), read: Buffer.from(back).toString('hex') } },
+        );
+      }
+      ctx.progress(1, identity.serial);
+      return {
+        measurements: [
+          { name: 'serial', value: identity.serial },
+          { name: 'mac', value: identity.mac },
+        ],
+        data: { address: hex(address), record: Buffer.from(record).toString('hex'), write_s: Math.round(wrote.seconds * 1000) / 1000 },
+      };
+    } catch (error) {
+      throw asStepError(error);
+    }
+  },
+});

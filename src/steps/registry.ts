@@ -1,0 +1,16 @@
+import type { StepKind } from './step.js';
+import type { StepRegistry } from '../config/plan.js';
+import { programStep } from './program.js';
+import { identityStep } from './identity.js';
+import { lockStep } from './lock.js';
+import { commandStep } from './command.js';
+import { currentStep } from './current.js';
+import { ledStep } from './led.js';
+import { consoleStep } from './console.js';
+import { delayStep } from './delay.js';
+import { powerCycleStep } from './power.js';
+
+/** Every step kind a plan may name. */
+export const STEP_KINDS: StepRegistry = new Map(
+  [programStep, identityStep, currentStep, ledStep, consoleStep, lockStep, commandStep, delayStep, powerCycleStep].map((s) => [s.kind, s as StepKind]),
+);

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { StepError } from '../../src/steps/errors.js';
+import { decodeIdentity } from '../../src/steps/identity-record.js';
+import { identityStep } from '../../src/steps/identity.js';
+import { CountingIdentity, FakeProbe, stepContext } from '../helpers/step-context.js';
+
+describe('identity step', () => {
+  it('defaults to the last 1 KiB page of a 64 KiB STM32F103 and accepts hex strings', () => {
+    expect(identityStep.params.parse({})).toEqual({ address: 0x0800fc00 });
+    expect(identityStep.params.parse({ address: '0x08008000' })).toEqual({ address: 0x08008000 });
+    expect(identityStep.params.safeParse({ address: '08008000' }).success).toBe(false);
+    expect(identityStep.params.safeParse({ address: -1 }).success).toBe(false);
+  });
+
+  it('allocates, stores on the unit, writes and reads back the record', async () => {
+    const probe = new FakeProbe();
+    const identity = new CountingIdentity();
+    const h = stepContext(identityStep, {}, { devices: { probe }, identity });
+    const out = await identityStep.run(h.ctx);
+    expect(out.measurements).toEqual([
+      { name: 'serial', value: 'SN000001' },
+      { name: 'mac', value: '02:00:00:00:00:01' },
+    ]);
+    expect(h.ctx.unit.identity).toEqual({ serial: 'SN000001', mac: '02:00:00:00:00:01' });
+    expect(decodeIdentity(probe.flash.subarray(0xfc00, 0xfc40))).toEqual(h.ctx.unit.identity);
+    expect(out.data!['address']).toBe('0x0800fc00');
+  });
+
+  it('keeps the identity the unit already has in this cycle', async () => {
+    const probe = new FakeProbe();
+    const identity = new CountingIdentity();
+    const unit = { identity: { serial: 'SN777', mac: '02:00:00:00:07:77' } };
+    await identityStep.run(stepContext(identityStep, {}, { devices: { probe }, identity, unit }).ctx);
+    expect(identity.issued).toHaveLength(0);
+    expect(decodeIdentity(probe.flash.subarray(0xfc00))?.serial).toBe('SN777');
+  });
+
+  it('gives IDENTITY_MISMATCH when the read-back differs', async () => {
+    const probe = new FakeProbe();
+    probe.corruptReadAt = 0x0800fc00 + 20;
+    const e = await identityStep.run(stepContext(identityStep, {}, { devices: { probe } }).ctx).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(StepError);
+    expect((e as StepError).code).toBe('IDENTITY_MISMATCH');
+    expect((e as StepError).message).toContain('0x0800fc00');
+    expect((e as StepError).details).toHaveProperty('read');
+  });
+});
