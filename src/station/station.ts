@@ -40,8 +40,10 @@ export interface StationDeps {
   journal: Journal;
   state: StateStore;
   identity: IdentityProvider;
-  /** The current job; re-read at every START so a newly activated bundle takes effect. */
+  /** The current job: loaded at start-up and on reload() (after a bundle import). */
   job: () => Promise<Job>;
+  /** A reason START must wait (an image import in progress), or undefined. */
+  canStart?: () => string | undefined;
 }
 
 export type StationEvents = {
@@ -68,6 +70,8 @@ export class Station extends TypedEmitter<StationEvents> {
   private job: Job | undefined;
   private idleWaiters: (() => void)[] = [];
   private faultReason: Screen | undefined;
+  /** The result on screen until the lid opens (redrawn after a transient media message). */
+  private resultScreen: Screen | undefined;
 
   constructor(private readonly deps: StationDeps) {
     super();
@@ -113,10 +117,10 @@ export class Station extends TypedEmitter<StationEvents> {
     return this.cycle !== undefined;
   }
 
-  /** Re-read the job (after a bundle import) and refresh the READY screen. */
-  async reload(): Promise<void> {
+  /** Re-read the job (after a bundle import); `show` redraws READY (false keeps a message on screen). */
+  async reload(show = true): Promise<void> {
     if (this.state === 'running') return;
-    await this.loadJob();
+    await this.loadJob(show);
   }
 
   /** Show a transient message (media events) while not running; READY comes back on the next change. */
@@ -125,12 +129,13 @@ export class Station extends TypedEmitter<StationEvents> {
     this.show(screen);
   }
 
-  private async loadJob(): Promise<void> {
+  private async loadJob(show = true): Promise<void> {
     try {
       this.job = await this.deps.job();
       if (this.state === 'error') this.fire('recover');
-      else this.fire('devices_ok');
-      this.show(this.readyScreen());
+      else if (this.state === 'idle') this.fire('devices_ok');
+      if (show && this.state === 'ready') this.show(this.readyScreen());
+      else if (show && this.resultScreen && ['pass', 'fail', 'aborted'].includes(this.state)) this.show(this.resultScreen);
     } catch (err) {
       this.faultReason = { kind: 'fault', title: 'NO TEST PLAN', lines: wrap((err as Error).message) };
       this.fire('fault');
@@ -165,6 +170,11 @@ export class Station extends TypedEmitter<StationEvents> {
     }
     const job = this.job;
     if (!job) return;
+    const wait = this.deps.canStart?.();
+    if (wait) {
+      this.show({ kind: 'message', title: wait, lines: ['START again when done'], icon: 'wait' });
+      return;
+    }
     const quota = job.orderQuantity;
     const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
     if (quota !== undefined && flashed >= quota) {
@@ -255,6 +265,7 @@ export class Station extends TypedEmitter<StationEvents> {
     } finally {
       clearInterval(ticker);
       await this.powerDut(false);
+      await this.deps.devices.console?.close().catch((err: Error) => this.log(`console close: ${err.message}`));
     }
 
     const ended = new Date();
@@ -313,18 +324,17 @@ export class Station extends TypedEmitter<StationEvents> {
   }
 
   private showResult(record: UnitRecord): void {
+    this.resultScreen = resultScreenOf(record);
+    this.show(this.resultScreen);
     const result: UnitResult = record.result;
     if (result === 'PASS') {
       this.fire('cycle_pass');
-      this.show({ kind: 'pass', ...(record.serial ? { serial: record.serial } : {}), durationMs: record.durationMs });
       void this.setLight({ green: true }, 150);
     } else if (result === 'ABORTED') {
       this.fire('cycle_aborted');
-      this.show({ kind: 'aborted', ...(record.failedStep ? { step: record.failedStep } : {}) });
       void this.setLight({ red: true, amber: true });
     } else {
       this.fire('cycle_fail');
-      this.show({ kind: 'fail', step: record.failedStep ?? '?', reason: record.reason ?? 'FAIL', ...(record.message ? { detail: record.message } : {}) });
       void this.setLight({ red: true }, 600);
     }
   }
@@ -368,6 +378,12 @@ export class Station extends TypedEmitter<StationEvents> {
   private log(message: string): void {
     this.emit('log', message);
   }
+}
+
+function resultScreenOf(record: UnitRecord): Screen {
+  if (record.result === 'PASS') return { kind: 'pass', ...(record.serial ? { serial: record.serial } : {}), durationMs: record.durationMs };
+  if (record.result === 'ABORTED') return { kind: 'aborted', ...(record.failedStep ? { step: record.failedStep } : {}) };
+  return { kind: 'fail', step: record.failedStep ?? '?', reason: record.reason ?? 'FAIL', ...(record.message ? { detail: record.message } : {}) };
 }
 
 /** Split a message into short lines for the fault screen. */

@@ -17,6 +17,8 @@ const paramsSchema = z
   .object({
     /** Where the 64-byte identity record goes; default the last 1 KiB page of a 64 KiB STM32F103. */
     address: flashAddress.default(0x0800fc00),
+    /** Reset and run the target afterwards, so the firmware boots with its identity for the checks that follow. */
+    reset: z.boolean().default(true),
   })
   .strict();
 
@@ -49,6 +51,7 @@ export const identityStep = defineStep({
           { details: { address, written: Buffer.from(record).toString('hex'), read: Buffer.from(back).toString('hex') } },
         );
       }
+      if (ctx.params.reset) await session.reset('run', op);
       ctx.progress(1, identity.serial);
       return {
         measurements: [

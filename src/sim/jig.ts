@@ -1,0 +1,255 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StationConfig } from '../config/station.js';
+import { SimGpioChip } from '../devices/gpio/gpio.sim.js';
+import { SimI2cBus } from '../devices/i2c/i2c.sim.js';
+import { SimOledPanel } from '../devices/display/panel.sim.js';
+import { SimIna219 } from '../devices/power/ina219.sim.js';
+import { SimTcs34725, ledIrradiance } from '../devices/light/tcs34725.sim.js';
+import { SimPhotoTransistor } from '../devices/light/photo.sim.js';
+import type { ProbeSettings } from '../devices/probe/probe-config.js';
+import { SimStm32, FLASH_BASE } from './dut/stm32f1.js';
+import { RemoteBitbangServer } from './dut/remote-bitbang.js';
+import { DutFirmware, LED_COLOURS, type FirmwareFaults, type LedSpec } from './firmware/dut-firmware.js';
+import { createPtyPair, connectUart, type PtyPair, type UartLink } from './firmware/pty.js';
+import type { DutFaults } from './dut/stm32f1.js';
+import type { Hardware } from '../app.js';
+
+/** Faults `pijig sim --fault` can inject, each producing one kind of FAIL. */
+export const SIM_FAULTS = {
+  'stuck-bit': 'a flash bit that cannot be programmed (VERIFY_FAILED)',
+  'silent-target': 'the target stops answering mid-session (PROBE_TIMEOUT)',
+  'drop-connection': 'the debug connection drops mid-programming (CONNECTION_LOST)',
+  'dead-chain': 'a dead JTAG scan chain (TARGET_NOT_RESPONDING)',
+  'no-target': 'nothing listening on the probe port (PROBE_NOT_FOUND)',
+  'locked-chip': 'a chip already read-out protected (FLASH_PROTECTED)',
+  overcurrent: 'the DUT draws 120 mA too much (LIMIT_HIGH)',
+  undercurrent: 'the DUT draws 20 mA too little (LIMIT_LOW)',
+  'dark-led': 'the status LED stays dark (LED_STATE)',
+  'wrong-colour': 'the power LED is amber, not green (LIMIT_MISMATCH)',
+  'console-mute': 'the console never answers (CONSOLE_TIMEOUT)',
+  'wrong-version': 'the firmware reports another version (LIMIT_MISMATCH)',
+  'wrong-serial': 'the serial read back differs from the one written (LIMIT_MISMATCH)',
+  'no-power-monitor': 'the INA219 does not acknowledge (I2C_ERROR)',
+} as const;
+export type SimFault = keyof typeof SIM_FAULTS;
+
+export interface VirtualJigOptions {
+  /** The station's wiring: the simulated devices sit on the same lines and addresses. */
+  station: StationConfig;
+  /** Folder for the simulated DUT's flash file and the pty links. */
+  workDir: string;
+  /** Re-test: the unit stays in the fixture when the lid opens (default: a fresh blank chip each time). */
+  keepUnit?: boolean;
+  faults?: readonly SimFault[];
+  /** Seed of the current-measurement noise. */
+  seed?: number;
+}
+
+/**
+ * The virtual jig: the simulated twins of every device, wired to each other the way the fixture
+ * wires the real ones. The DUT relay powers the simulated STM32 (which the real openocd programs
+ * over remote_bitbang); its firmware boots from that flash, talks on a real pty, draws current
+ * that the simulated INA219 reports, and lights LEDs that the simulated light sensors see.
+ */
+export class VirtualJig {
+  readonly gpio = new SimGpioChip();
+  readonly i2c: SimI2cBus;
+  readonly panel: SimOledPanel;
+  readonly ina219: SimIna219;
+  readonly firmware: DutFirmware;
+  readonly server: RemoteBitbangServer;
+  /** openocd processes started so far. */
+  openocdProcesses = 0;
+  private chipValue: SimStm32;
+  private endpoint: { port?: number; path?: string } = {};
+  private pty: PtyPair | undefined;
+  private uart: UartLink | undefined;
+  private readonly photos: SimPhotoTransistor[] = [];
+  private readonly cleanups: (() => void)[] = [];
+  private chipCleanup: (() => void) | undefined;
+  private lidWasOpen = true;
+
+  private constructor(private readonly options: VirtualJigOptions) {
+    const { station } = options;
+    this.i2c = new SimI2cBus(station.i2c.bus);
+    this.panel = new SimOledPanel({ controller: station.display.controller });
+    this.i2c.attach(station.display.address, this.panel);
+    this.chipValue = new SimStm32({ powered: false });
+    this.server = new RemoteBitbangServer(this.chipValue);
+    const leds: Record<string, LedSpec> = {};
+    for (const s of station.light_sensors) {
+      // photo sensors watch a blinking green status LED; colour sensors a steady green one
+      leds[s.name] = s.kind === 'photo' ? { colour: LED_COLOURS.green, atBoot: { mode: 'blink', hz: 2 } } : { colour: LED_COLOURS.green, atBoot: { mode: 'on' } };
+    }
+    this.firmware = new DutFirmware({
+      readFlash: (address, length) => this.chip.flash.subarray(address - FLASH_BASE, address - FLASH_BASE + length),
+      ...(Object.keys(leds).length ? { leds } : {}),
+    });
+    this.ina219 = new SimIna219({ currentMa: () => (this.chip.powered ? this.firmware.supplyCurrentMa() : 0), noiseMa: 0.2, seed: options.seed ?? 1, busVoltageV: () => (this.chip.powered ? 3.3 : 0) });
+    if (station.power_monitor) this.i2c.attach(station.power_monitor.address, this.ina219);
+    for (const s of station.light_sensors) {
+      if (s.kind === 'color') {
+        this.i2c.attach(s.address, new SimTcs34725({ light: () => ledIrradiance(this.firmware.ledColour(s.name), this.chip.powered && this.firmware.ledLit(s.name)) }));
+      }
+    }
+  }
+
+  static async start(options: VirtualJigOptions): Promise<VirtualJig> {
+    const jig = new VirtualJig(options);
+    await jig.wire();
+    return jig;
+  }
+
+  get chip(): SimStm32 {
+    return this.chipValue;
+  }
+
+  /** The station's hardware: the simulated GPIO chip and I2C bus, the probe and console pointing at the simulated DUT. */
+  hardware(): Hardware {
+    const faults = this.options.faults ?? [];
+    const probe: ProbeSettings = {
+      kind: 'remote_bitbang',
+      target: 'target/stm32f1x.cfg',
+      host: '127.0.0.1',
+      // no-target: a port nothing listens on (the server is closed in wire())
+      port: this.endpoint.port ?? 1,
+      workAreaSize: 0, // the simulated core executes no code: no on-target flash loader
+      deadlines: { openMs: 8_000, commandMs: faults.includes('silent-target') ? 3_000 : 15_000, perKiBMs: 2_000 },
+    };
+    return {
+      gpio: this.gpio,
+      i2c: this.i2c,
+      probe,
+      console: this.pty ? { path: this.pty.stationPath, baud: this.options.station.console?.baud ?? 115200 } : undefined,
+      onOpenocd: () => void this.openocdProcesses++,
+    };
+  }
+
+  get lidClosed(): boolean {
+    return !this.lidWasOpen;
+  }
+
+  /** Close or open the fixture lid (the lid switch's level changes; the station debounces it). */
+  setLid(closed: boolean): void {
+    const lid = this.options.station.gpio.inputs.lid_closed;
+    this.gpio.setLevel(lid.line, closed !== lid.active_low);
+    if (closed && this.lidWasOpen && !this.options.keepUnit) this.newUnit();
+    this.lidWasOpen = !closed;
+  }
+
+  /** Press and release a button, held well past its debounce time. */
+  async press(button: 'start' | 'abort', holdMs = 80): Promise<void> {
+    const spec = this.options.station.gpio.inputs[button];
+    this.gpio.setLevel(spec.line, !spec.active_low);
+    await sleep(Math.max(holdMs, spec.debounce_ms * 2));
+    this.gpio.setLevel(spec.line, spec.active_low);
+  }
+
+  outputs(): { dutPower: boolean; green: boolean; red: boolean; amber: boolean; buzzer: boolean } {
+    const o = this.options.station.gpio.outputs;
+    const active = (s: { line: number } | undefined) => (s ? this.gpio.outputActive(s.line) : false);
+    return { dutPower: active(o.dut_power), green: active(o.light_green), red: active(o.light_red), amber: active(o.light_amber), buzzer: active(o.buzzer) };
+  }
+
+  /** A fresh, blank chip in the fixture (a new unit), with the configured faults. */
+  newUnit(): void {
+    const chip = new SimStm32({ powered: this.outputs().dutPower });
+    this.attachChip(chip);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.photos) p.stop();
+    for (const c of this.cleanups) c();
+    this.chipCleanup?.();
+    this.firmware.dispose();
+    await this.server.close();
+    await this.uart?.close();
+    await this.pty?.close();
+    await this.chip.saveFlash(join(this.options.workDir, 'dut.flash')).catch(() => {});
+  }
+
+  private async wire(): Promise<void> {
+    const { station, workDir } = this.options;
+    const faults = this.options.faults ?? [];
+    const chip = this.options.keepUnit ? await SimStm32.loadFlash(join(workDir, 'dut.flash'), { missingOk: true, powered: false }) : this.chipValue;
+    this.attachChip(chip);
+
+    // idle levels of the inputs before the station claims them: buttons released, lid open
+    for (const name of ['start', 'abort'] as const) this.gpio.setLevel(station.gpio.inputs[name].line, station.gpio.inputs[name].active_low);
+    this.gpio.setLevel(station.gpio.inputs.lid_closed.line, station.gpio.inputs.lid_closed.active_low);
+
+    // the DUT relay powers the chip (and so its firmware)
+    const relay = station.gpio.outputs.dut_power;
+    this.cleanups.push(
+      this.gpio.onOutput((line, high) => {
+        if (line === relay.line) this.chip.power(high !== relay.active_low);
+      }),
+    );
+
+    // photo sensors: the LED's light drives the sensor's GPIO line
+    for (const s of station.light_sensors) {
+      if (s.kind !== 'photo') continue;
+      const photo = new SimPhotoTransistor(
+        { ledLit: (n) => this.chip.powered && this.firmware.ledLit(n), onLedChange: (l) => this.firmware.onLedChange(l) },
+        s.name,
+        (lit) => this.gpio.setLevel(s.line, lit !== s.active_low),
+      );
+      photo.start();
+      this.photos.push(photo);
+    }
+
+    if (!faults.includes('no-target')) this.endpoint = await this.server.listen({ host: '127.0.0.1', port: 0 });
+    if (station.console) {
+      this.pty = await createPtyPair({ dir: workDir });
+      this.uart = await connectUart(this.firmware, this.pty.dutPath, station.console.baud);
+    }
+    this.applyFirmwareFaults(faults);
+    if (faults.includes('no-power-monitor') && station.power_monitor) this.i2c.detach(station.power_monitor.address);
+  }
+
+  private attachChip(chip: SimStm32): void {
+    this.chipCleanup?.();
+    this.chipValue = chip;
+    this.server.chip = chip;
+    this.server.dropConnections();
+    this.applyChipFaults(chip, this.options.faults ?? []);
+    const onPower = (on: boolean) => (on ? this.firmware.powerOn() : this.firmware.powerOff());
+    // openocd halts the core to program it; its `reset run` boots the new firmware
+    const onReset = () => setImmediate(() => (chip.halted ? this.firmware.halt() : this.firmware.reset()));
+    chip.on('power', onPower);
+    chip.on('reset', onReset);
+    this.chipCleanup = () => {
+      chip.off('power', onPower);
+      chip.off('reset', onReset);
+    };
+    if (chip.powered) this.firmware.powerOn();
+    else this.firmware.powerOff();
+  }
+
+  private applyChipFaults(chip: SimStm32, faults: readonly SimFault[]): void {
+    const f: Partial<DutFaults> = chip.faults;
+    if (faults.includes('stuck-bit')) f.stuckBit = { address: FLASH_BASE + 0x200, bit: 3, value: 0 };
+    if (faults.includes('drop-connection')) f.dropAfterHalfwords = 300;
+    if (faults.includes('dead-chain')) f.deadScanChain = true;
+    if (faults.includes('silent-target')) {
+      // answers the connection, then goes silent once programming starts
+      chip.once('flash-erase', () => (chip.faults.silent = true));
+    }
+    if (faults.includes('locked-chip')) chip.setReadProtection(true);
+  }
+
+  private applyFirmwareFaults(faults: readonly SimFault[]): void {
+    const f: Partial<FirmwareFaults> = {};
+    const photo = this.options.station.light_sensors.find((s) => s.kind === 'photo');
+    const colour = this.options.station.light_sensors.find((s) => s.kind === 'color');
+    if (faults.includes('overcurrent')) f.extraCurrentMa = 120;
+    if (faults.includes('undercurrent')) f.extraCurrentMa = -20;
+    if (faults.includes('dark-led') && photo) f.darkLeds = [photo.name];
+    if (faults.includes('wrong-colour') && colour) f.ledColours = { [colour.name]: LED_COLOURS.amber };
+    if (faults.includes('console-mute')) f.consoleMute = true;
+    if (faults.includes('wrong-version')) f.reportedVersion = '0.9.9';
+    if (faults.includes('wrong-serial')) f.reportedSerial = 'XX999999';
+    if (Object.keys(f).length) this.firmware.inject(f);
+  }
+}
