@@ -6,8 +6,8 @@ import { CountingIdentity, FakeProbe, stepContext } from '../helpers/step-contex
 
 describe('identity step', () => {
   it('defaults to the last 1 KiB page of a 64 KiB STM32F103 and accepts hex strings', () => {
-    expect(identityStep.params.parse({})).toEqual({ address: 0x0800fc00 });
-    expect(identityStep.params.parse({ address: '0x08008000' })).toEqual({ address: 0x08008000 });
+    expect(identityStep.params.parse({})).toEqual({ address: 0x0800fc00, reset: true });
+    expect(identityStep.params.parse({ address: '0x08008000', reset: false })).toEqual({ address: 0x08008000, reset: false });
     expect(identityStep.params.safeParse({ address: '08008000' }).success).toBe(false);
     expect(identityStep.params.safeParse({ address: -1 }).success).toBe(false);
   });
@@ -24,6 +24,14 @@ describe('identity step', () => {
     expect(h.ctx.unit.identity).toEqual({ serial: 'SN000001', mac: '02:00:00:00:00:01' });
     expect(decodeIdentity(probe.flash.subarray(0xfc00, 0xfc40))).toEqual(h.ctx.unit.identity);
     expect(out.data!['address']).toBe('0x0800fc00');
+    // halted to write, then run again so the firmware boots with its identity for the checks that follow
+    expect(probe.calls.filter((c) => c.startsWith('reset'))).toEqual(['reset halt', 'reset run']);
+  });
+
+  it('leaves the target halted when told not to reset', async () => {
+    const probe = new FakeProbe();
+    await identityStep.run(stepContext(identityStep, { reset: false }, { devices: { probe } }).ctx);
+    expect(probe.calls.filter((c) => c.startsWith('reset'))).toEqual(['reset halt']);
   });
 
   it('keeps the identity the unit already has in this cycle', async () => {
