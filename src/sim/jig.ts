@@ -23,6 +23,7 @@ export const SIM_FAULTS = {
   'dead-chain': 'a dead JTAG scan chain (TARGET_NOT_RESPONDING)',
   'no-target': 'nothing listening on the probe port (PROBE_NOT_FOUND)',
   'locked-chip': 'a chip already read-out protected (FLASH_PROTECTED)',
+  'lock-ineffective': 'read-out protection never takes effect (LOCK_NOT_PROVEN)',
   overcurrent: 'the DUT draws 120 mA too much (LIMIT_HIGH)',
   undercurrent: 'the DUT draws 20 mA too little (LIMIT_LOW)',
   'dark-led': 'the status LED stays dark (LED_STATE)',
@@ -229,7 +230,8 @@ export class VirtualJig {
 
   private applyChipFaults(chip: SimStm32, faults: readonly SimFault[]): void {
     const f: Partial<DutFaults> = chip.faults;
-    if (faults.includes('stuck-bit')) f.stuckBit = { address: FLASH_BASE + 0x200, bit: 3, value: 0 };
+    // bit 3 of the image's first header byte ('P' = 0x50) stuck at 1: reads back 0x58
+    if (faults.includes('stuck-bit')) f.stuckBit = { address: FLASH_BASE + 0x100, bit: 3, value: 1 };
     if (faults.includes('drop-connection')) f.dropAfterHalfwords = 300;
     if (faults.includes('dead-chain')) f.deadScanChain = true;
     if (faults.includes('silent-target')) {
@@ -237,6 +239,7 @@ export class VirtualJig {
       chip.once('flash-erase', () => (chip.faults.silent = true));
     }
     if (faults.includes('locked-chip')) chip.setReadProtection(true);
+    if (faults.includes('lock-ineffective')) f.lockIneffective = true;
   }
 
   private applyFirmwareFaults(faults: readonly SimFault[]): void {

@@ -108,7 +108,9 @@ export async function oneCycle(jig: VirtualJig, app: App): Promise<UnitRecord | 
   await waitState(app, ['ready'], 5_000);
   await sleep(60); // lid debounce
   await jig.press('start');
-  const record = await Promise.race([got, sleep(180_000).then(() => undefined)]);
+  const giveUp = new AbortController();
+  const record = await Promise.race([got, sleep(180_000, undefined, { signal: giveUp.signal }).then(() => undefined, () => undefined)]);
+  giveUp.abort();
   await waitState(app, ['pass', 'fail', 'aborted', 'error'], 5_000);
   return record && record.seq > before ? record : undefined;
 }

@@ -205,6 +205,15 @@ describe('flashing the simulated STM32F103 with openocd 0.12', () => {
     expect(read).toMatchObject({ code: 'FLASH_PROTECTED' });
   }, 20_000);
 
+  it('lock fails with LOCK_NOT_PROVEN when read-out protection does not take effect', async () => {
+    const { chip, probe, cycle } = await jig();
+    chip.flash.set(firmware(1024));
+    chip.faults.lockIneffective = true; // the RDP byte is written, but the chip never applies it
+    const e = await expectReason(lockStep.run(stepContext(lockStep, {}, { devices: { probe }, cycle }).ctx), 'LOCK_NOT_PROVEN');
+    expect(chip.locked).toBe(false);
+    expect(e.message).toMatch(/read|protection/i);
+  }, 20_000);
+
   it('stops openocd within 100 ms of ABORT during programming', async () => {
     const { chip, probe, cycle, processes } = await jig();
     const controller = new AbortController();

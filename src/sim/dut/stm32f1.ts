@@ -71,6 +71,9 @@ export interface DutFaults {
   stuckBit?: { address: number; bit: number; value: 0 | 1 } | undefined;
   /** TDO stuck: `true`/'zeros' reads all zeros, 'ones' all ones (a broken scan chain). */
   deadScanChain: boolean | 'zeros' | 'ones';
+  /** Read-out protection never takes effect: the RDP option byte is written but not applied at
+   *  reset (a lock that must not be trusted without proof). */
+  lockIneffective?: boolean | undefined;
 }
 
 export type ResetKind = 'power-on' | 'system' | 'pin';
@@ -369,7 +372,7 @@ export class SimStm32 extends EventEmitter<SimStm32Events> implements JtagHost, 
       return v;
     });
     const wasLocked = this.rdpActive;
-    this.rdpActive = bytes[0] !== RDP_KEY;
+    this.rdpActive = bytes[0] !== RDP_KEY && !this.faults.lockIneffective;
     this.obr = ((optErr ? 1 : 0) | (this.rdpActive ? 2 : 0) | (bytes[1]! << 2) | (bytes[2]! << 10) | (bytes[3]! << 18)) >>> 0;
     this.wrpr = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
     if (wasLocked !== this.rdpActive) this.emit('lock', this.rdpActive);

@@ -1,0 +1,120 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prepareWorkspace, type SimWorkspace } from '../../src/sim/workspace.js';
+import { VirtualJig } from '../../src/sim/jig.js';
+import { startApp, type App } from '../../src/app.js';
+import { insertStick, pullStick } from '../../src/media/stick.sim.js';
+import { oneCycle } from '../../src/sim/run.js';
+import { renderScreen } from '../../src/devices/display/render.js';
+import type { OpenocdProcessInfo } from '../../src/devices/probe/openocd.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../jig-config/', import.meta.url));
+
+/**
+ * The whole station on the virtual jig: the example station and plan, a signed bundle brought on
+ * a simulated stick, and the real openocd programming the simulated STM32 in every cycle.
+ */
+describe('the station on the virtual jig', () => {
+  let root: string;
+  let ws: SimWorkspace;
+  let jig: VirtualJig;
+  let app: App;
+  const processes: OpenocdProcessInfo[] = [];
+  const exitTimes = new Map<OpenocdProcessInfo, number>();
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'pijig-vjig-'));
+    ws = await prepareWorkspace({ root, stationFile: join(EXAMPLES, 'station.yaml'), planFile: join(EXAMPLES, 'plan.yaml') });
+    jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir });
+    const hw = jig.hardware();
+    app = await startApp(ws.config, { ...hw, onOpenocd: (p) => {
+      processes.push(p);
+      void p.exited.then(() => exitTimes.set(p, performance.now()));
+    } }, { log: () => {}, stickPollMs: 50 });
+    const imported = new Promise((resolve, reject) => {
+      app.usb!.on('imported', resolve);
+      app.usb!.on('refused', reject);
+    });
+    await insertStick(ws.mountDir, 'release', await ws.stickWithBundle('1.2.0'));
+    await imported;
+    await pullStick(ws.mountDir, 'release');
+    await app.station.reload();
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.stop();
+    await jig?.close();
+    await Promise.all(processes.map((p) => p.exited));
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('runs the example plan to PASS: flashed byte for byte, identity read back, locked, one openocd', async () => {
+    const before = processes.length;
+    const record = await oneCycle(jig, app);
+    expect(record, JSON.stringify(record?.steps.at(-1))).toMatchObject({ result: 'PASS', serial: 'WG000001', mac: '02:50:4a:00:00:01' });
+    const active = (await app.store.active())!;
+    expect(record!.image).toMatchObject({ bundleId: active.bundleId, version: '1.2.0', imageHash: active.image.imageHash });
+    const bin = await readFile(active.image.regions[0]!.file);
+    expect(Buffer.from(jig.chip.flash.subarray(0, bin.length)).equals(bin)).toBe(true);
+    expect(jig.chip.locked).toBe(true);
+    expect(processes.length - before).toBe(1);
+    expect(record!.steps.map((s) => [s.name, s.outcome])).toEqual([
+      ['program', 'pass'],
+      ['identity', 'pass'],
+      ['boot current', 'pass'],
+      ['status led', 'pass'],
+      ['power led', 'pass'],
+      ['firmware version', 'pass'],
+      ['identity readback', 'pass'],
+      ['temperature', 'pass'],
+      ['lock', 'pass'],
+    ]);
+    const fw = record!.steps.find((s) => s.name === 'firmware version')!;
+    expect(fw.measurements[0]).toMatchObject({ name: 'fw', value: '1.2.0', verdict: 'pass' });
+    expect((fw.data?.['transcript'] as unknown[]).length).toBeGreaterThan(0);
+    // what the operator sees: the PASS screen, decoded from the real SSD1306 byte stream
+    await new Promise((r) => setTimeout(r, 50));
+    expect(jig.panel.frame().equals(renderScreen({ kind: 'pass', serial: 'WG000001', durationMs: record!.durationMs }))).toBe(true);
+    jig.setLid(false);
+  }, 60_000);
+
+  it('ABORT during programming drops DUT power and kills openocd within 100 ms, and records ABORTED', async () => {
+    await new Promise((r) => setTimeout(r, 100));
+    const relay = ws.config.gpio.outputs.dut_power;
+    const abortIn = ws.config.gpio.inputs.abort;
+    let pressedAt = 0;
+    let powerOffAt = 0;
+    const offOutput = jig.gpio.onOutput((line, high) => {
+      if (line === relay.line && high === relay.active_low && pressedAt && !powerOffAt) powerOffAt = performance.now();
+    });
+    const record = new Promise<import('../../src/records/record.js').UnitRecord>((resolve) => app.station.on('record', resolve));
+    jig.setLid(true);
+    await new Promise((r) => setTimeout(r, 60));
+    const chipInFixture = jig.chip;
+    let writes = 0;
+    chipInFixture.on('flash-write', () => {
+      if (++writes === 300) {
+        pressedAt = performance.now();
+        jig.gpio.setLevel(abortIn.line, !abortIn.active_low); // the operator hits ABORT
+      }
+    });
+    await jig.press('start');
+    const unit = await record;
+    const proc = processes.at(-1)!;
+    const exit = await proc.exited;
+    await new Promise((r) => setImmediate(r));
+    const exitedAt = exitTimes.get(proc)!;
+    jig.gpio.setLevel(abortIn.line, abortIn.active_low);
+    offOutput();
+    expect(unit).toMatchObject({ result: 'ABORTED', failedStep: 'program', reason: 'ABORTED', message: 'ABORT pressed' });
+    expect(powerOffAt - pressedAt).toBeLessThan(100);
+    expect(exit.signal).toBe('SIGKILL');
+    expect(exitedAt - pressedAt).toBeLessThan(100);
+    expect(chipInFixture.powered).toBe(false);
+    expect(app.station.state).toBe('aborted');
+    jig.setLid(false);
+  }, 60_000);
+});
