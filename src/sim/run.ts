@@ -77,7 +77,6 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     }
     if (opts.usbDemo) {
       opts.out('usb demo: the stick is pulled, then inserted again to collect the logs');
-      await pullStick(ws.mountDir, 'release');
       await sleep(400);
       const synced = new Promise<void>((resolve) => app.usb?.on('done', () => resolve()));
       const root = await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
@@ -125,14 +124,18 @@ async function waitState(app: App, states: StationState[], timeoutMs: number): P
 
 async function deliverBundle(ws: SimWorkspace, app: App, version: string, out: (l: string) => void): Promise<void> {
   const contents = await ws.stickWithBundle(version);
+  const giveUp = new AbortController();
   const done = new Promise<void>((resolve, reject) => {
     app.usb?.on('imported', (r) => r.version === version && resolve());
     app.usb?.on('refused', (err) => reject(err));
+    sleep(60_000, undefined, { signal: giveUp.signal }).then(() => reject(new Error(`the jig did not import bundle ${version} within 60 s`)), () => {});
   });
-  await insertStick(ws.mountDir, 'release', contents);
-  await done;
+  // each stick its own name: the watcher sees a new mount, as with a real re-insert
+  const stick = `release-${version}`;
+  await insertStick(ws.mountDir, stick, contents);
+  await done.finally(() => giveUp.abort());
   out(`bundle ${version} verified, copied and activated`);
-  await pullStick(ws.mountDir, 'release');
+  await pullStick(ws.mountDir, stick);
   await app.station.reload();
 }
 
@@ -166,7 +169,7 @@ async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise
             void (async () => {
               const active = await app.store.active();
               const next = bumpPatch(active?.manifest.version ?? '1.0.0');
-              stick = 'release';
+              stick = `release-${next}`;
               await insertStick(ws.mountDir, stick, await ws.stickWithBundle(next));
             })();
           },

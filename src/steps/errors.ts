@@ -13,7 +13,6 @@ export const REASONS = {
   MEASUREMENT_MISSING: 'a limit names a measurement the step did not produce',
   DEVICE_MISSING: 'a device the step needs is not configured or not answering',
   NO_IMAGE: 'no active image to flash',
-  QUOTA_REACHED: 'the order quantity for this image is used up',
   // probe / openocd
   PROBE_NOT_FOUND: 'debug probe not found',
   TARGET_NOT_RESPONDING: 'target not responding on the debug port',
