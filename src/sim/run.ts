@@ -7,7 +7,7 @@ import type { StationState } from '../station/machine.js';
 import { insertStick, pullStick } from '../media/stick.sim.js';
 import { VirtualJig, type SimFault } from './jig.js';
 import { prepareWorkspace, type SimWorkspace } from './workspace.js';
-import { runTerminal } from './terminal.js';
+import { runTerminal, toQuadrants } from './terminal.js';
 
 export interface SimOptions {
   root: string;
@@ -154,7 +154,7 @@ async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise
   };
   await runTerminal(
     {
-      oled: () => jig.panel.toTerminal(),
+      oled: () => toQuadrants(jig.panel.frame()),
       get lidClosed() {
         return jig.lidClosed;
       },
@@ -163,7 +163,7 @@ async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise
       outputs: () => jig.outputs(),
       extraKeys: {
         i: [
-          'stick+new image',
+          'stick+image',
           () => {
             pull();
             void (async () => {
@@ -175,14 +175,14 @@ async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise
           },
         ],
         u: [
-          'stick (logs)',
+          'stick',
           () => {
             pull();
             stick = 'logs';
             void ws.emptyStick().then((c) => insertStick(ws.mountDir, 'logs', c));
           },
         ],
-        p: ['pull stick', pull],
+        p: ['pull', pull],
       },
     },
     app.station,

@@ -1,8 +1,28 @@
 import type { Station } from '../station/station.js';
 import type { UnitRecord } from '../records/record.js';
 
+import type { Framebuffer } from '../devices/display/framebuffer.js';
+
+// Unicode quadrant blocks indexed by the 2x2 pixel pattern: bit 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
+const QUADRANTS = [' ', '▘', '▝', '▀', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟', '█'];
+
+/** The OLED at 2x2 pixels per character: 64 columns x 32 rows, so it fits an 80-column terminal. */
+export function toQuadrants(fb: Framebuffer): string {
+  const rows: string[] = [`┌${'─'.repeat(fb.width / 2)}┐`];
+  for (let y = 0; y < fb.height; y += 2) {
+    let line = '│';
+    for (let x = 0; x < fb.width; x += 2) {
+      const bits = (fb.getPixel(x, y) ? 1 : 0) | (fb.getPixel(x + 1, y) ? 2 : 0) | (fb.getPixel(x, y + 1) ? 4 : 0) | (fb.getPixel(x + 1, y + 1) ? 8 : 0);
+      line += QUADRANTS[bits];
+    }
+    rows.push(`${line}│`);
+  }
+  rows.push(`└${'─'.repeat(fb.width / 2)}┘`);
+  return rows.join('\n');
+}
+
 export interface TerminalJig {
-  /** The OLED as Unicode half-blocks. */
+  /** The OLED as text (see toQuadrants). */
   oled(): string;
   lidClosed: boolean;
   setLid(closed: boolean): void;
@@ -38,10 +58,10 @@ export function runTerminal(jig: TerminalJig, station: Station, opts: { input: N
       '',
       ...jig.oled().split('\n').map((l) => `  ${l}`),
       '',
-      `  ${lamp(o.green, 32, 'PASS')}  ${lamp(o.red, 31, 'FAIL')}  ${lamp(o.amber, 33, 'BUSY')}  ${lamp(o.buzzer, 35, 'buzzer')}   DUT power: ${o.dutPower ? '\x1b[33mON\x1b[0m' : 'off'}   lid: ${jig.lidClosed ? 'closed' : '\x1b[1mOPEN\x1b[0m'}   state: ${station.state}`,
+      `  ${lamp(o.green, 32, 'PASS')} ${lamp(o.red, 31, 'FAIL')} ${lamp(o.amber, 33, 'BUSY')} ${lamp(o.buzzer, 35, 'beep')}  DUT ${o.dutPower ? '\x1b[33mON\x1b[0m' : 'off'}  lid ${jig.lidClosed ? 'closed' : '\x1b[1mOPEN\x1b[0m'}  ${station.state}`,
       last ? `  last unit: #${last.seq} ${last.serial ?? '-'} ${last.result}${last.reason ? ` ${last.reason}` : ''} (${(last.durationMs / 1000).toFixed(1)} s)` : '  last unit: -',
       '',
-      `  keys: ${Object.entries(keys).map(([k, [label]]) => `\x1b[1m${k}\x1b[0m ${label}`).join('  ')}  \x1b[1mq\x1b[0m quit`,
+      `  ${Object.entries(keys).map(([k, [label]]) => `\x1b[1m${k}\x1b[0m ${label}`).join('  ')}  \x1b[1mq\x1b[0m quit`,
       '',
       ...log.slice(-8).map((l) => `  \x1b[90m${l}\x1b[0m`),
     ];
