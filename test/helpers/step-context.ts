@@ -5,25 +5,13 @@ import { join } from 'node:path';
 import type { DigitalOutput } from '../../src/devices/gpio/gpio.js';
 import { ProbeError, type DebugProbe, type OperationOptions, type ProbeSession } from '../../src/devices/probe/probe.js';
 import type { ActiveImage, ImageRegion } from '../../src/media/image.js';
+import { CycleScope } from '../../src/station/runner.js';
 import type { CycleResources, Devices, IdentityProvider, StepContext, StepKind, UnitIdentity } from '../../src/steps/step.js';
 
-/** Cycle resources as the runner keeps them: created once per key, disposed in reverse order. */
-export class TestCycle implements CycleResources {
-  private readonly entries = new Map<string, { value: Promise<unknown>; dispose: (v: never) => Promise<void> }>();
-
-  acquire<T>(key: string, create: () => Promise<T>, dispose: (value: T) => Promise<void>): Promise<T> {
-    const existing = this.entries.get(key);
-    if (existing) return existing.value as Promise<T>;
-    const value = create();
-    this.entries.set(key, { value, dispose: dispose as (v: never) => Promise<void> });
-    value.catch(() => this.entries.delete(key));
-    return value;
-  }
-
-  async teardown(): Promise<void> {
-    const entries = [...this.entries.values()].reverse();
-    this.entries.clear();
-    for (const e of entries) await e.dispose((await e.value) as never).catch(() => {});
+/** The runner's own cycle scope; `teardown` disposes what the steps acquired. */
+export class TestCycle extends CycleScope {
+  teardown(): Promise<void> {
+    return this.disposeAll();
   }
 }
 

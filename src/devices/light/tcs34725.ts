@@ -1,4 +1,5 @@
-import { I2cError, type I2cBus } from '../i2c/i2c.js';
+import type { I2cBus } from '../i2c/i2c.js';
+import { withI2cRetry } from '../i2c/retry.js';
 import { frequency } from './photo.js';
 import { LightSensorError, type LightReading, type LightSensor } from './light-sensor.js';
 
@@ -163,19 +164,12 @@ export class Tcs34725 implements LightSensor {
     );
   }
 
-  private async withRetry<T>(what: string, op: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await op();
-      } catch (error) {
-        if (!(error instanceof I2cError)) throw error;
-        if (attempt >= this.attempts) {
-          throw new LightSensorError('I2C', `${this.description}: ${what} failed after ${attempt} attempts: ${error.message}`, { cause: error });
-        }
-        const delay = this.options.retryDelayMs ?? 1;
-        if (delay > 0) await sleep(delay);
-      }
-    }
+  private withRetry<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return withI2cRetry(op, {
+      attempts: this.attempts,
+      delayMs: this.options.retryDelayMs ?? 1,
+      fail: (error, attempts) => new LightSensorError('I2C', `${this.description}: ${what} failed after ${attempts} attempts: ${error.message}`, { cause: error }),
+    });
   }
 }
 

@@ -1,4 +1,5 @@
-import { I2cError, type I2cBus } from '../i2c/i2c.js';
+import type { I2cBus } from '../i2c/i2c.js';
+import { withI2cRetry } from '../i2c/retry.js';
 import { PowerMonitorError, type PowerMonitor, type PowerSample } from './power-monitor.js';
 
 /** INA219 registers (TI datasheet SBOS448, section 8.6). All are 16-bit, sent MSB first. */
@@ -154,18 +155,12 @@ export class Ina219 implements PowerMonitor {
     );
   }
 
-  private async withRetry<T>(what: string, op: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await op();
-      } catch (error) {
-        if (!(error instanceof I2cError)) throw error;
-        if (attempt >= this.attempts) {
-          throw new PowerMonitorError('I2C', `${this.description}: ${what} failed after ${attempt} attempts: ${error.message}`, { cause: error });
-        }
-        if (this.retryDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs));
-      }
-    }
+  private withRetry<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return withI2cRetry(op, {
+      attempts: this.attempts,
+      delayMs: this.retryDelayMs,
+      fail: (error, attempts) => new PowerMonitorError('I2C', `${this.description}: ${what} failed after ${attempts} attempts: ${error.message}`, { cause: error }),
+    });
   }
 }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../records/durable-file.js';
 import { CortexM3 } from './cortex-m3.js';
 import { JtagDp, type MemoryBus } from './dap.js';
 import { SimDutError } from './errors.js';
@@ -288,22 +288,8 @@ export class SimStm32 extends EventEmitter<SimStm32Events> implements JtagHost, 
     out.set(this.optionBytes, 16);
     out.set(this.uid, 32);
     out.set(this.flash, STATE_HEADER);
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const file = await open(tmp, 'w');
-      try {
-        await file.writeFile(out);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, path);
-      const dir = await open(dirname(path), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await writeFileAtomic(path, out);
     } catch (cause) {
       throw new SimDutError('STATE_IO', `cannot save the simulated STM32 to ${path}: ${(cause as Error).message}`, { cause });
     }
