@@ -11,7 +11,8 @@ import type { ProbeSettings } from '../devices/probe/probe-config.js';
 import { SimStm32, FLASH_BASE } from './dut/stm32f1.js';
 import { RemoteBitbangServer } from './dut/remote-bitbang.js';
 import { DutFirmware, LED_COLOURS, type FirmwareFaults, type LedSpec } from './firmware/dut-firmware.js';
-import { createPtyPair, connectUart, type PtyPair, type UartLink } from './firmware/pty.js';
+import { createPtyPair, type PtyPair } from './firmware/pty.js';
+import { connectUart, type UartLink } from '../devices/console/uart.sim.js';
 import type { DutFaults } from './dut/stm32f1.js';
 import type { Hardware } from '../app.js';
 

@@ -4,7 +4,8 @@ import type { DigitalOutput } from '../../src/devices/gpio/gpio.js';
 import { buildSimFirmware } from '../../src/sim/firmware-image.js';
 import { encodeIdentity } from '../../src/steps/identity-record.js';
 import { DutFirmware, type DutFirmwareOptions } from '../../src/sim/firmware/dut-firmware.js';
-import { connectUart, createPtyPair } from '../../src/sim/firmware/pty.js';
+import { createPtyPair } from '../../src/sim/firmware/pty.js';
+import { connectUart } from '../../src/devices/console/uart.sim.js';
 import { SerialConsole } from '../../src/devices/console/serial-console.js';
 
 export interface FunctionalContextOptions {

@@ -1,6 +1,6 @@
 import { identifyFirmware } from '../firmware-image.js';
 import { decodeIdentity, IDENTITY_RECORD_SIZE } from '../../steps/identity-record.js';
-import type { UartPeer } from './pty.js';
+import type { UartPeer } from '../../devices/console/uart.sim.js';
 
 export interface Rgb {
   r: number;

@@ -1,7 +1,8 @@
 import { realpath, stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { SerialPort } from 'serialport';
-import { connectUart, createPtyPair, PtyError, type UartPeer } from '../../../src/sim/firmware/pty.js';
+import { createPtyPair, PtyError } from '../../../src/sim/firmware/pty.js';
+import { connectUart, type UartPeer } from '../../../src/devices/console/uart.sim.js';
 
 function openPort(path: string): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
