@@ -82,7 +82,8 @@ export class Journal {
 
   /** Records with seq >= fromSeq, in order. Lines that do not parse are skipped. */
   async *read(fromSeq = 1): AsyncIterable<UnitRecord> {
-    const lines = createInterface({ input: createReadStream(this.path, { encoding: 'utf8' }), crlfDelay: Infinity });
+    const start = fromSeq > 1 ? await this.offsetBefore(fromSeq) : 0;
+    const lines = createInterface({ input: createReadStream(this.path, { encoding: 'utf8', start }), crlfDelay: Infinity });
     for await (const line of lines) {
       if (!line) continue;
       if (fromSeq > 1 && !line.startsWith('{"seq":')) continue;
@@ -97,6 +98,32 @@ export class Journal {
         continue;
       }
       if (record.seq >= fromSeq && record.seq <= this.lastSeq) yield record;
+    }
+  }
+
+  /**
+   * A line start at or before the line holding `seq`, found by bisecting the file's bytes (seqs
+   * are consecutive and in file order), so an incremental read of a large journal does not scan
+   * it from the start.
+   */
+  private async offsetBefore(seq: number): Promise<number> {
+    const fh = await open(this.path, 'r');
+    try {
+      let lo = 0;
+      let hi = (await fh.stat()).size;
+      const window = Buffer.alloc(64 * 1024);
+      while (hi - lo > window.length) {
+        const mid = Math.floor((lo + hi) / 2);
+        const { bytesRead } = await fh.read(window, 0, window.length, mid);
+        const nl = window.subarray(0, bytesRead).indexOf(0x0a);
+        const lineStart = mid + nl + 1;
+        const found = nl < 0 ? undefined : /^\{"seq":(\d+)/.exec(window.toString('utf8', nl + 1, Math.min(bytesRead, nl + 32)));
+        if (found && Number(found[1]) < seq) lo = lineStart;
+        else hi = mid;
+      }
+      return lo;
+    } finally {
+      await fh.close();
     }
   }
 

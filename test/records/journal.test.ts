@@ -69,6 +69,19 @@ describe('unit journal', () => {
     expect(await readFile(join(dir, saved[0]!), 'utf8')).toBe(torn);
   });
 
+  it('reads from any seq of a large journal without scanning it from the start', async () => {
+    const path = join(dir, 'units.jsonl');
+    const j = await Journal.open(path);
+    const padding = 'x'.repeat(700); // ~1 KB lines: the bisection window (64 KiB) is crossed many times
+    for (let i = 1; i <= 3000; i++) await j.append({ ...unit(`S${i}`), message: padding });
+    for (const from of [2, 64, 65, 1500, 2999, 3000, 3001]) {
+      const got = await all(j, from);
+      expect(got.length, `from ${from}`).toBe(Math.max(0, 3001 - from));
+      if (got.length) expect(got[0]!.seq).toBe(from);
+    }
+    await j.close();
+  });
+
   it('opens a journal that is only a torn line as empty', async () => {
     const path = join(dir, 'units.jsonl');
     await appendFile(path, '{"seq":1,"id":"x","sta');
