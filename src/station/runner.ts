@@ -7,8 +7,8 @@ import { judge, type Substitutions } from './limits.js';
 
 export interface RunnerHooks {
   stepStarted?(index: number, count: number, step: PlanStep): void;
-  /** Overall progress 0..1 of the plan, with the running step's own fraction and text. */
-  progress?(overall: number, step: PlanStep, text?: string): void;
+  /** Progress of the running step (0..1) and of the whole plan, with a short text. */
+  progress?(step: { fraction: number; overall: number; text?: string }, planStep: PlanStep): void;
   stepEnded?(record: StepRecord): void;
   log?(message: string): void;
 }
@@ -126,7 +126,10 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
       unit,
       identity: deps.identity,
       cycle: scope,
-      progress: (fraction, text) => hooks.progress?.((index + Math.min(1, Math.max(0, fraction))) / total, planStep, text),
+      progress: (fraction, text) => {
+        const f = Math.min(1, Math.max(0, fraction));
+        hooks.progress?.({ fraction: f, overall: (index + f) / total, ...(text ? { text } : {}) }, planStep);
+      },
       log: (message) => log(`[${planStep.name}] ${message}`),
     };
     try {

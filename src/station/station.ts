@@ -246,12 +246,13 @@ export class Station extends TypedEmitter<StationEvents> {
             stepStarted: (index, _count, step) => {
               stepIndex = index;
               stepName = step.name;
+              progress = 0;
               detail = undefined;
               draw(true);
             },
-            progress: (overall, _step, text) => {
-              progress = overall;
-              detail = text;
+            progress: (p) => {
+              progress = p.fraction; // the bar shows the running step; "STEP i/n" shows the plan
+              detail = p.text;
               draw();
             },
             stepEnded: (record) => this.emit('step', record),

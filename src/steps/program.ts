@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ProbeError, type FlashSector, type ProbeEvent, type ProbeSession } from '../devices/probe/probe.js';
 import type { ImageRegion } from '../media/image.js';
@@ -69,7 +71,12 @@ export const programStep = defineStep({
       done += units;
       ctx.progress(Math.min(1, done / work), text);
     };
-    const unsubscribe = session.onEvent((e) => ctx.progress(Math.min(1, done / work), eventText(e, regions)));
+    // Writes report their own progress per chunk (below); the session's events name the other phases.
+    const unsubscribe = session.onEvent((e) => {
+      const writing = (e.type === 'started' && e.operation === 'program') || e.type === 'programmed';
+      if (!writing) ctx.progress(Math.min(1, done / work), eventText(e, regions));
+    });
+    const scratch = new Scratch();
     try {
       await session.reset('halt', op);
       let todo = regions;
@@ -98,10 +105,15 @@ export const programStep = defineStep({
       }
       let written = 0;
       for (const r of todo) {
-        const w = await session.writeFile(r.file, r.address, op);
-        phases.program += w.seconds;
-        written += w.bytes;
-        advance(r.size * 4, `programmed ${r.name}`);
+        // openocd says nothing while it writes, so a region goes in a few chunks (same session)
+        // and the progress bar moves after each.
+        const chunks = await chunkFiles(r, scratch);
+        for (const c of chunks) {
+          const w = await session.writeFile(c.file, c.address, op);
+          phases.program += w.seconds;
+          written += w.bytes;
+          advance(c.size * 4, `writing ${Math.round((c.address + c.size - r.address) / 1024)}/${Math.ceil(r.size / 1024)} KiB`);
+        }
       }
       for (const r of todo) {
         const v = await session.verifyFile(r.file, r.address, op);
@@ -143,9 +155,41 @@ export const programStep = defineStep({
       throw asStepError(error);
     } finally {
       unsubscribe();
+      await scratch.remove();
     }
   },
 });
+
+/** At most this many chunks per region (each is one openocd command); none smaller than 1 KiB. */
+const MAX_CHUNKS = 16;
+const MIN_CHUNK = 1024;
+
+/** A temp folder for the chunk files of one program step. */
+class Scratch {
+  private dir: Promise<string> | undefined;
+  get(): Promise<string> {
+    return (this.dir ??= mkdtemp(join(tmpdir(), 'pijig-program-')));
+  }
+  async remove(): Promise<void> {
+    if (this.dir) await rm(await this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The region as consecutive chunk files (1 KiB multiples, so half-word and page aligned). */
+async function chunkFiles(region: ImageRegion, scratch: Scratch): Promise<{ file: string; address: number; size: number }[]> {
+  const size = Math.max(MIN_CHUNK, Math.ceil(region.size / MAX_CHUNKS / MIN_CHUNK) * MIN_CHUNK);
+  if (region.size <= size) return [{ file: region.file, address: region.address, size: region.size }];
+  const data = await readFile(region.file);
+  const dir = await scratch.get();
+  const out = [];
+  for (let off = 0; off < data.length; off += size) {
+    const file = join(dir, `${region.name}-${off.toString(16)}.bin`);
+    const part = data.subarray(off, Math.min(off + size, data.length));
+    await writeFile(file, part);
+    out.push({ file, address: region.address + off, size: part.length });
+  }
+  return out;
+}
 
 function selectRegions(ctx: StepContext<ProgramParams>): ImageRegion[] {
   const image = ctx.image;

@@ -100,8 +100,13 @@ describe('station: a full cycle', () => {
     await s.lid(true);
     await s.press('start');
     await vi.advanceTimersByTimeAsync(1000);
-    expect(s.screens.at(-1)).toMatchObject({ kind: 'running', step: 'program flash', stepIndex: 1, stepCount: 2, detail: 'working' });
+    // the bar shows the running step's own progress (the wait-for-signal step reports 0.5)
+    expect(s.screens.at(-1)).toMatchObject({ kind: 'running', step: 'program flash', stepIndex: 1, stepCount: 2, progress: 0.5, detail: 'working' });
     expect(s.light.amber.active).toBe(true);
+    // the elapsed time ticks every second while the step runs
+    const before = (s.screens.at(-1) as { elapsedMs: number }).elapsedMs;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((s.screens.at(-1) as { elapsedMs: number }).elapsedMs).toBe(before + 1000);
   });
 });
 

@@ -30,13 +30,42 @@ describe('program step', () => {
     expect(Buffer.from(probe.flash.subarray(0, 1500))).toEqual(Buffer.from(bytes(1500, 1)));
     expect(Buffer.from(probe.flash.subarray(0x1000, 0x1800))).toEqual(Buffer.from(bytes(2048, 2)));
     expect(probe.flash[0x8000]).toBe(0x00);
-    expect(probe.calls).toEqual(['reset halt', 'erase 8000000 1500', 'erase 8001000 2048', 'write 8000000 1500', 'write 8001000 2048', 'verify 8000000', 'verify 8001000', 'reset run']);
+    // written in 1 KiB chunks so the progress bar moves; verified whole
+    expect(probe.calls).toEqual([
+      'reset halt',
+      'erase 8000000 1500',
+      'erase 8001000 2048',
+      'write 8000000 1024',
+      'write 8000400 476',
+      'write 8001000 1024',
+      'write 8001400 1024',
+      'verify 8000000',
+      'verify 8001000',
+      'reset run',
+    ]);
     expect(out.flashed).toBe(true);
     expect(out.measurements).toContainEqual({ name: 'bytes_written', value: 3548, unit: 'B' });
     expect(out.data!['regions']).toEqual([
       expect.objectContaining({ name: 'bootloader', address: '0x08000000', action: 'programmed' }),
       expect.objectContaining({ name: 'application', address: '0x08001000', action: 'programmed' }),
     ]);
+  });
+
+  it('moves the progress bar while a region is written, chunk by chunk, in one session', async () => {
+    const probe = new FakeProbe();
+    const img = await imageOf([{ name: 'application', address: FLASH, bytes: bytes(32 * 1024, 3) }]);
+    const h = stepContext(programStep, {}, { devices: { probe }, image: img });
+    await programStep.run(h.ctx);
+    expect(probe.opened).toBe(1);
+    const writes = probe.calls.filter((c) => c.startsWith('write'));
+    expect(writes).toHaveLength(16); // 32 KiB in 2 KiB chunks: at most 16 per region
+    const writing = h.progress.filter((p) => p.text?.startsWith('writing'));
+    expect(writing.map((p) => p.text)).toEqual(Array.from({ length: 16 }, (_, i) => `writing ${2 * (i + 1)}/32 KiB`));
+    const fractions = writing.map((p) => p.fraction);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(fractions[0]).toBeLessThan(0.2);
+    expect(fractions.at(-1)).toBeGreaterThan(0.75);
+    expect(Buffer.from(probe.flash.subarray(0, 32 * 1024))).toEqual(Buffer.from(bytes(32 * 1024, 3)));
   });
 
   it('programs only the named regions', async () => {
