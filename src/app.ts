@@ -1,4 +1,7 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { Screen } from './devices/display/screens.js';
+import { renderScreen } from './devices/display/render.js';
+import type { ConfigError } from './config/errors.js';
 import { mkdir } from 'node:fs/promises';
 import type { GpioChip, DigitalOutput } from './devices/gpio/gpio.js';
 import type { I2cBus } from './devices/i2c/i2c.js';
@@ -46,6 +49,8 @@ export interface AppOptions {
   registry?: StepRegistry;
   /** Stick poll period. */
   stickPollMs?: number;
+  /** While a configured device is missing, look again this often (default 5 s). */
+  deviceRecheckMs?: number;
 }
 
 export interface App {
@@ -94,6 +99,29 @@ function identityBlockOf(config: StationConfig, bundle: ActiveBundle | undefined
   return block;
 }
 
+/** The fault screen for a configuration error: the first problem, as file:line and field. */
+export function configFaultScreen(err: ConfigError): Extract<Screen, { kind: 'fault' }> {
+  const first = err.issues[0];
+  const where = first ? `${basename(first.file)}${first.line ? `:${first.line}` : ''}` : '';
+  return { kind: 'fault', title: 'CONFIG ERROR', lines: first ? [where, first.path, first.message].filter(Boolean) : [] };
+}
+
+/** Best effort: draw a screen on an SSD1306 at 0x3c when the configuration cannot say where the OLED is. */
+export async function showOnDefaultDisplay(openBus: () => Promise<I2cBus>, screen: Screen): Promise<void> {
+  try {
+    const bus = await openBus();
+    try {
+      const display = new Ssd1306Display(bus, { address: 0x3c, controller: 'ssd1306' });
+      await display.init();
+      await display.show(renderScreen(screen));
+    } finally {
+      await bus.close();
+    }
+  } catch {
+    // no bus or no panel: the error still goes to the log
+  }
+}
+
 /** Build the station from its configuration on the given hardware, and start it. */
 export async function startApp(config: StationConfig, hw: Hardware, opts: AppOptions): Promise<App> {
   const { log } = opts;
@@ -125,7 +153,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     lightSensors,
     ...(pm ? { powerMonitor: new Ina219({ bus: hw.i2c, address: pm.address, busNumber: config.i2c.bus, shuntOhms: pm.shunt_ohms, maxCurrentA: pm.max_current_a }) } : {}),
     ...(hw.console ? { console: new SerialConsole({ path: hw.console.path, baudRate: hw.console.baud }) } : {}),
-    ...(hw.probe ? { probe: openocdProbe(hw.probe, hw.onOpenocd ? { onProcess: hw.onOpenocd } : {}) } : {}),
+    ...(hw.probe ? { probe: openocdProbe(hw.probe, { executable: config.probe?.openocd ?? 'openocd', ...(hw.onOpenocd ? { onProcess: hw.onOpenocd } : {}) }) } : {}),
   };
 
   const journal = await Journal.open(join(config.dataDir, 'units.jsonl'));
@@ -168,6 +196,37 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   }
   await station.start();
 
+  // Every I2C device the wiring declares must answer; a missing one is a station fault (DEVICE
+  // MISSING, naming it) until it answers again.
+  const checks: [string, () => Promise<void>][] = [];
+  if (devices.powerMonitor) {
+    const pm = devices.powerMonitor;
+    checks.push([pm.description, () => pm.init()]);
+  }
+  for (const sensor of lightSensors.values()) if (sensor instanceof Tcs34725) checks.push([sensor.description, () => sensor.init()]);
+  const missingDevices = async (): Promise<string[]> => {
+    const missing: string[] = [];
+    for (const [name, check] of checks) await check().catch(() => missing.push(name));
+    return missing;
+  };
+  let recheck: NodeJS.Timeout | undefined;
+  const watchDevices = async (): Promise<void> => {
+    recheck = undefined;
+    if (station.running) return void (recheck = setTimeout(() => void watchDevices(), opts.deviceRecheckMs ?? 5000));
+    const missing = await missingDevices();
+    if (missing.length) {
+      if (station.state !== 'error' || station.screen?.kind !== 'fault' || station.screen.title !== 'DEVICE MISSING') {
+        log(`device missing: ${missing.join(', ')}`);
+        station.reportFault('DEVICE MISSING', missing);
+      }
+      recheck = setTimeout(() => void watchDevices(), opts.deviceRecheckMs ?? 5000);
+    } else if (station.state === 'error' && station.screen?.kind === 'fault' && station.screen.title === 'DEVICE MISSING') {
+      log('devices answer again');
+      await station.clearFault();
+    }
+  };
+  await watchDevices();
+
   let usb: UsbMedia | undefined;
   if (config.media && media) {
     importer = new Importer({ store, settings: media, waitUntilIdle: () => station.waitUntilIdle(), checkPlan: (text, file) => parsePlan(text, file, registry) });
@@ -193,6 +252,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     usb,
     display,
     async stop() {
+      if (recheck) clearTimeout(recheck);
       await usb?.stop();
       await station.stop();
       detachDisplay();

@@ -12,7 +12,7 @@ import { STEP_KINDS } from './steps/registry.js';
 import { registerBundleCommands } from './cli/bundle.js';
 import { Journal } from './records/journal.js';
 import { exportUnits } from './records/export.js';
-import { startApp, probeSettingsFrom } from './app.js';
+import { startApp, probeSettingsFrom, showOnDefaultDisplay, configFaultScreen } from './app.js';
 import { SIM_FAULTS, type SimFault } from './sim/jig.js';
 import { runSim } from './sim/run.js';
 
@@ -32,10 +32,17 @@ program
   .description('run the station on the Raspberry Pi hardware')
   .option('-c, --config <file>', 'station wiring', '/etc/pijig/station.yaml')
   .action(async (o: { config: string }) => {
-    const config = await loadStation(o.config);
     // Hardware libraries load only here, on the Pi.
     const { OnoffGpioChip } = await import('./devices/gpio/gpio.onoff.js');
     const { LinuxI2cBus } = await import('./devices/i2c/i2c.real.js');
+    let config;
+    try {
+      config = await loadStation(o.config);
+    } catch (e) {
+      // The technician at the jig sees it too: on the OLED at the usual place (bus 1, 0x3c), if there is one.
+      if (e instanceof ConfigError) await showOnDefaultDisplay(() => LinuxI2cBus.open(1), configFaultScreen(e));
+      throw e;
+    }
     const gpio = await OnoffGpioChip.open();
     const i2c = await LinuxI2cBus.open(config.i2c.bus);
     const app = await startApp(config, { gpio, i2c, probe: config.probe ? probeSettingsFrom(config.probe) : undefined, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });

@@ -207,7 +207,17 @@ export class VirtualJig {
       this.uart = await connectUart(this.firmware, this.pty.dutPath, station.console.baud);
     }
     this.applyFirmwareFaults(faults);
-    if (faults.includes('no-power-monitor') && station.power_monitor) this.i2c.detach(station.power_monitor.address);
+    if (faults.includes('no-power-monitor') && station.power_monitor) {
+      // the INA219 answers the start-up check, then dies with the first unit (a broken wire in production)
+      const address = station.power_monitor.address;
+      const off = this.gpio.onOutput((line, high) => {
+        if (line === relay.line && high !== relay.active_low) {
+          this.i2c.detach(address);
+          off();
+        }
+      });
+      this.cleanups.push(off);
+    }
   }
 
   private attachChip(chip: SimStm32): void {

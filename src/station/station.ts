@@ -123,6 +123,18 @@ export class Station extends TypedEmitter<StationEvents> {
     await this.loadJob(show);
   }
 
+  /** A station fault (a device missing): the fault screen, and no cycle until clearFault(). Never interrupts a running cycle. */
+  reportFault(title: string, lines: string[]): void {
+    if (this.state === 'running') return;
+    this.faultReason = { kind: 'fault', title, lines };
+    this.fire('fault');
+  }
+
+  /** The fault is gone: reload the job and go back to ready. */
+  async clearFault(): Promise<void> {
+    if (this.state === 'error') await this.loadJob();
+  }
+
   /** Show a transient message (media events) while not running; READY comes back on the next change. */
   showMessage(screen: Extract<Screen, { kind: 'message' }>): void {
     if (this.state === 'running') return;
@@ -156,6 +168,7 @@ export class Station extends TypedEmitter<StationEvents> {
       void this.setLight({});
     }
     if (to === 'error') {
+      // error -> error (a new fault) redraws too
       this.show(this.faultReason ?? { kind: 'fault', title: 'STATION FAULT', lines: [] });
       void this.setLight({ red: true, amber: true });
     }

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,4 +117,33 @@ describe('the station on the virtual jig', () => {
     expect(app.station.state).toBe('aborted');
     jig.setLid(false);
   }, 60_000);
+});
+
+describe('a device the wiring declares is missing', () => {
+  it('shows DEVICE MISSING naming it, refuses START, and recovers when it answers again', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'pijig-vjig-missing-'));
+    const ws = await prepareWorkspace({ root, stationFile: join(EXAMPLES, 'station.yaml'), planFile: join(EXAMPLES, 'plan.yaml') });
+    const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir });
+    const colour = ws.config.light_sensors.find((s) => s.kind === 'color')!;
+    jig.i2c.detach(ws.config.power_monitor!.address);
+    jig.i2c.detach(colour.address);
+    const app = await startApp(ws.config, jig.hardware(), { log: () => {}, deviceRecheckMs: 20 });
+    try {
+      expect(app.station.state).toBe('error');
+      expect(app.station.screen).toEqual({ kind: 'fault', title: 'DEVICE MISSING', lines: ['ina219 i2c-1 0x40', expect.stringMatching(/0x29/)] });
+      jig.setLid(true);
+      await new Promise((r) => setTimeout(r, 60));
+      await jig.press('start');
+      expect(app.station.state).toBe('error');
+      expect(jig.outputs().dutPower).toBe(false);
+      jig.i2c.reattach(ws.config.power_monitor!.address);
+      jig.i2c.reattach(colour.address);
+      await vi.waitFor(() => expect(app.station.state).toBe('ready'), { timeout: 2000, interval: 10 });
+      expect(app.station.screen).toMatchObject({ kind: 'ready', product: 'widget' });
+    } finally {
+      await app.stop();
+      await jig.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
