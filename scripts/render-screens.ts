@@ -10,20 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { SimI2cBus } from '../src/devices/i2c/i2c.sim.js';
 import { SimOledPanel } from '../src/devices/display/panel.sim.js';
 import { renderScreen } from '../src/devices/display/render.js';
-import type { Screen } from '../src/devices/display/screens.js';
+import { SAMPLE_SCREENS } from '../src/devices/display/sample-screens.js';
 import { Ssd1306Display, type OledController } from '../src/devices/display/ssd1306.js';
 
-const SAMPLE_SCREENS: Record<string, Screen> = {
-  ready: { kind: 'ready', product: 'Widget WX-200', version: '1.4.2', pass: 128, fail: 3 },
-  'close-lid': { kind: 'close-lid', product: 'Widget WX-200', version: '1.4.2' },
-  running: { kind: 'running', step: 'program', stepIndex: 2, stepCount: 6, progress: 0.62, elapsedMs: 83_000, detail: 'writing 41/64 KiB' },
-  pass: { kind: 'pass', serial: 'WX2-0001742', durationMs: 42_300 },
-  fail: { kind: 'fail', step: 'current', reason: 'CURRENT_HIGH', detail: '182.4 mA > 150 mA' },
-  aborted: { kind: 'aborted', step: 'console check' },
-  fault: { kind: 'fault', title: 'CONFIG ERROR', lines: ['station.yaml:12', 'gpio.start.line: expected a number'] },
-  'message-new-image': { kind: 'message', icon: 'ok', title: 'NEW IMAGE 1.4.2 READY', lines: ['signature OK', 'used from next unit'] },
-  'message-safe-to-remove': { kind: 'message', icon: 'usb', title: 'SAFE TO REMOVE', lines: ['logs copied: 131 units'] },
-};
 
 async function main(): Promise<void> {
   const controller: OledController = process.argv.includes('--sh1106') ? 'sh1106' : 'ssd1306';

@@ -3,6 +3,7 @@ import { Framebuffer } from '../../../src/devices/display/framebuffer.js';
 import { LARGE, SMALL, drawText, textWidth } from '../../../src/devices/display/font.js';
 import { PROGRESS_BAR, drawScreen, formatClock, formatDuration, progressFill, renderScreen } from '../../../src/devices/display/render.js';
 import type { Screen } from '../../../src/devices/display/screens.js';
+import { SAMPLE_SCREENS } from '../../../src/devices/display/sample-screens.js';
 import { oledRig } from './oled-rig.js';
 
 const SCREENS: Record<string, Screen> = {
@@ -48,7 +49,7 @@ describe('every screen, through the driver and the decoding panel', () => {
     it(`${controller}: the decoded glass equals renderScreen for each screen`, async () => {
       const { panel, display } = oledRig(controller);
       await display.init();
-      for (const [name, screen] of Object.entries(SCREENS)) {
+      for (const [name, screen] of [...Object.entries(SCREENS), ...Object.entries(SAMPLE_SCREENS)]) {
         const fb = renderScreen(screen);
         expect(fb.countLit(), `${name} is blank`).toBeGreaterThan(100);
         await display.show(fb);
