@@ -210,20 +210,23 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     return missing;
   };
   let recheck: NodeJS.Timeout | undefined;
+  /** The devices DEVICE MISSING names, while it is on. */
+  let reported: string | undefined;
   const watchDevices = async (): Promise<void> => {
     recheck = undefined;
-    if (station.running) return void (recheck = setTimeout(() => void watchDevices(), opts.deviceRecheckMs ?? 5000));
-    const missing = await missingDevices();
-    if (missing.length) {
-      if (station.state !== 'error' || station.screen?.kind !== 'fault' || station.screen.title !== 'DEVICE MISSING') {
+    if (!station.running) {
+      const missing = await missingDevices();
+      if (missing.length && missing.join() !== reported) {
         log(`device missing: ${missing.join(', ')}`);
         station.reportFault('DEVICE MISSING', missing);
+        reported = missing.join();
+      } else if (!missing.length && reported !== undefined) {
+        log('devices answer again');
+        reported = undefined;
+        await station.clearFault();
       }
-      recheck = setTimeout(() => void watchDevices(), opts.deviceRecheckMs ?? 5000);
-    } else if (station.state === 'error' && station.screen?.kind === 'fault' && station.screen.title === 'DEVICE MISSING') {
-      log('devices answer again');
-      await station.clearFault();
     }
+    if (reported !== undefined) recheck = setTimeout(() => void watchDevices(), opts.deviceRecheckMs ?? 5000);
   };
   await watchDevices();
 

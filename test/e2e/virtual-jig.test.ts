@@ -136,6 +136,9 @@ describe('a device the wiring declares is missing', () => {
       await jig.press('start');
       expect(app.station.state).toBe('error');
       expect(jig.outputs().dutPower).toBe(false);
+      // a stick's message may cover the fault screen meanwhile; the fault still clears
+      app.station.showMessage({ kind: 'message', title: 'SAFE TO REMOVE', lines: [], icon: 'usb' });
+      expect(app.station.state).toBe('error');
       jig.i2c.reattach(ws.config.power_monitor!.address);
       jig.i2c.reattach(colour.address);
       await vi.waitFor(() => expect(app.station.state).toBe('ready'), { timeout: 2000, interval: 10 });
