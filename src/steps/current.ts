@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sleep } from '../util/sleep.js';
 import { PowerMonitorError, type PowerMonitor, type PowerSample } from '../devices/power/power-monitor.js';
 import { defineStep, type Measurement } from './step.js';
 import { StepError } from './errors.js';
@@ -30,13 +31,13 @@ export const currentStep = defineStep({
     try {
       await monitor.init();
       ctx.progress(0, 'settling');
-      await delay(settle_ms, ctx.signal);
+      await sleep(settle_ms, ctx.signal);
       const readings: PowerSample[] = [];
       const gap = samples > 1 ? window_ms / (samples - 1) : 0;
       const start = Date.now();
       for (let i = 0; i < samples; i++) {
         // Paced from the first sample, so the time a sample takes does not stretch the window.
-        if (i > 0) await delay(start + i * gap - Date.now(), ctx.signal);
+        if (i > 0) await sleep(start + i * gap - Date.now(), ctx.signal);
         readings.push(await monitor.sample());
         ctx.progress((i + 1) / samples, 'measuring current');
       }
@@ -70,20 +71,4 @@ function stepErrorFrom(error: unknown, monitor: PowerMonitor, signal: AbortSigna
 
 function round(value: number, digits: number): number {
   return Number(value.toFixed(digits));
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    if (ms <= 0) return resolve();
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

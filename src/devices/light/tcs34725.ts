@@ -1,4 +1,5 @@
 import type { I2cBus } from '../i2c/i2c.js';
+import { sleep } from '../../util/sleep.js';
 import { withI2cRetry } from '../i2c/retry.js';
 import { frequency } from './photo.js';
 import { LightSensorError, type LightReading, type LightSensor } from './light-sensor.js';
@@ -179,19 +180,4 @@ function accumulate(into: { r: number; g: number; b: number; clear: number; n: n
   into.b += x.b;
   into.clear += x.clear;
   into.n++;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
