@@ -29,7 +29,6 @@ export interface SimOptions {
 export interface SimSummary {
   cycles: number;
   unexpected: number;
-  records: UnitRecord[];
   openocdProcesses: number;
 }
 
@@ -43,8 +42,6 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
   };
   const app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200 });
-  const records: UnitRecord[] = [];
-  app.station.on('record', (r) => records.push(r));
   try {
     if (!(await app.store.active())) {
       opts.out('first run: the engineer signs release 1.0.0 of the demo firmware; a stick brings it to the jig');
@@ -52,7 +49,7 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     }
     if (opts.cycles === undefined) {
       await interactive(ws, jig, app);
-      return { cycles: 0, unexpected: 0, records, openocdProcesses: jig.openocdProcesses };
+      return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
     }
     if (opts.usbDemo) {
       const active = await app.store.active();
@@ -87,7 +84,7 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
       opts.out(`  ${lines.at(-1)}`);
       await pullStick(ws.mountDir, 'logs');
     }
-    return { cycles: opts.cycles, unexpected, records, openocdProcesses: jig.openocdProcesses };
+    return { cycles: opts.cycles, unexpected, openocdProcesses: jig.openocdProcesses };
   } finally {
     await app.stop();
     await jig.close();
