@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SimI2cBus } from '../src/devices/i2c/i2c.sim.js';
 import { SimOledPanel } from '../src/devices/display/panel.sim.js';
-import { renderScreen } from '../src/devices/display/render.js';
-import { SAMPLE_SCREENS } from '../src/devices/display/sample-screens.js';
+import { renderScreen } from '../src/operator/render.js';
+import { SAMPLE_SCREENS } from '../src/operator/sample-screens.js';
 import { Ssd1306Display, type OledController } from '../src/devices/display/ssd1306.js';
 
 

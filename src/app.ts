@@ -1,8 +1,8 @@
 import { basename, join } from 'node:path';
-import type { Screen } from './devices/display/screens.js';
-import { renderScreen } from './devices/display/render.js';
-import type { ConfigError } from './config/errors.js';
 import { mkdir } from 'node:fs/promises';
+import type { ConfigError } from './config/errors.js';
+import type { StationConfig, ProbeConfig } from './config/station.js';
+import { loadPlan, parsePlan } from './config/plan.js';
 import type { GpioChip, DigitalOutput } from './devices/gpio/gpio.js';
 import type { I2cBus } from './devices/i2c/i2c.js';
 import { Ssd1306Display } from './devices/display/ssd1306.js';
@@ -13,22 +13,25 @@ import { Tcs34725 } from './devices/light/tcs34725.js';
 import type { LightSensor } from './devices/light/light-sensor.js';
 import { SerialConsole } from './devices/console/serial-console.js';
 import { openocdProbe, type OpenocdProcessInfo } from './devices/probe/openocd.js';
-import type { ProbeSettings } from './devices/probe/probe-config.js';
-import type { StationConfig } from './config/station.js';
-import { loadPlan, parsePlan, type StepRegistry } from './config/plan.js';
 import { STEP_KINDS } from './steps/registry.js';
-import type { Devices, IdentityProvider } from './steps/step.js';
+import type { StepKind } from './steps/step.js';
+import type { StepRegistry } from './config/plan.js';
 import { Journal } from './records/journal.js';
 import { StationState } from './records/state.js';
 import { CounterIdentityProvider, type IdentityBlock } from './records/identity-counter.js';
 import { Station, type Job } from './station/station.js';
-import { attachDisplay } from './station/display-output.js';
+import { DeviceWatch, type DeviceCheck } from './station/device-watch.js';
+import { OperatorPanel } from './operator/panel.js';
+import { attachDisplay } from './operator/display-output.js';
+import { followMedia } from './operator/messages.js';
+import type { Screen } from './operator/screens.js';
+import { renderScreen } from './operator/render.js';
+import { JournalFollower } from './outputs/follower.js';
+import { LogSync } from './outputs/stick-logs.js';
 import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { StickWatcher } from './media/stick.js';
-import { LogSync } from './media/log-sync.js';
 import { UsbMedia } from './media/usb.js';
-import type { MediaSettings } from './media/settings.js';
 
 /**
  * The hardware the station runs on, chosen by the entry point: the Pi's GPIO chip and I2C bus,
@@ -38,7 +41,7 @@ import type { MediaSettings } from './media/settings.js';
 export interface Hardware {
   gpio: GpioChip;
   i2c: I2cBus;
-  probe: ProbeSettings | undefined;
+  probe: ProbeConfig | undefined;
   console: { path: string; baud: number } | undefined;
   /** Told of every openocd process (the virtual jig counts them). */
   onOpenocd?: (p: OpenocdProcessInfo) => void;
@@ -46,7 +49,7 @@ export interface Hardware {
 
 export interface AppOptions {
   log: (message: string) => void;
-  registry?: StepRegistry;
+  registry?: StepRegistry<StepKind>;
   /** Stick poll period. */
   stickPollMs?: number;
   /** While a configured device is missing, look again this often (default 5 s). */
@@ -55,39 +58,16 @@ export interface AppOptions {
 
 export interface App {
   station: Station;
+  panel: OperatorPanel;
   journal: Journal;
   state: StationState;
   store: BundleStore;
+  follower: JournalFollower;
   usb: UsbMedia | undefined;
   display: Display;
+  /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
+  reloadJob(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** Station config's probe section (snake_case YAML) as the probe driver's settings. */
-export function probeSettingsFrom(probe: NonNullable<StationConfig['probe']>): ProbeSettings {
-  const rb = probe.remote_bitbang;
-  return {
-    kind: probe.kind,
-    target: probe.target,
-    ...(probe.speed_khz !== undefined ? { speedKhz: probe.speed_khz } : {}),
-    ...(probe.transport ? { transport: probe.transport } : {}),
-    ...(probe.serial ? { serial: probe.serial } : {}),
-    ...(probe.gpio ? { gpio: { chip: probe.gpio.chip, swclk: probe.gpio.swclk, swdio: probe.gpio.swdio, ...(probe.gpio.srst !== undefined ? { srst: probe.gpio.srst } : {}) } } : {}),
-    ...(rb && 'path' in rb ? { path: rb.path } : rb ? { host: rb.host, port: rb.port } : {}),
-    extraCommands: probe.extra_commands,
-  };
-}
-
-export function mediaSettingsFrom(config: StationConfig): MediaSettings | undefined {
-  const m = config.media;
-  if (!m) return undefined;
-  return {
-    ...(m.product ? { product: m.product } : {}),
-    target: m.target,
-    allowDowngrade: m.allow_downgrade,
-    maxFileBytes: Math.round(m.max_file_mb * 1024 * 1024),
-    publicKeys: m.public_keys.map((k) => ({ name: k.name, publicKey: k.public_key })),
-  };
 }
 
 function identityBlockOf(config: StationConfig, bundle: ActiveBundle | undefined): IdentityBlock {
@@ -113,7 +93,7 @@ export async function showOnDefaultDisplay(openBus: () => Promise<I2cBus>, scree
     try {
       const display = new Ssd1306Display(bus, { address: 0x3c, controller: 'ssd1306' });
       await display.init();
-      await display.show(renderScreen(screen));
+      await display.show(renderScreen(screen, display));
     } finally {
       await bus.close();
     }
@@ -122,7 +102,7 @@ export async function showOnDefaultDisplay(openBus: () => Promise<I2cBus>, scree
   }
 }
 
-/** Build the station from its configuration on the given hardware, and start it. */
+/** Build the station from its configuration on the given hardware, and start it. Only wiring happens here. */
 export async function startApp(config: StationConfig, hw: Hardware, opts: AppOptions): Promise<App> {
   const { log } = opts;
   const registry = opts.registry ?? STEP_KINDS;
@@ -133,7 +113,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   const output = async (name: string, s: { line: number; active_low: boolean } | undefined): Promise<DigitalOutput | undefined> =>
     s ? hw.gpio.output({ name, line: s.line, activeLow: s.active_low }) : undefined;
   const inputs = { start: await input('start', g.inputs.start), abort: await input('abort', g.inputs.abort), lidClosed: await input('lid_closed', g.inputs.lid_closed) };
-  const dutPower = (await output('dut_power', g.outputs.dut_power))!;
+  const dutRelay = (await output('dut_power', g.outputs.dut_power))!;
   const light = {
     green: await output('light_green', g.outputs.light_green),
     red: await output('light_red', g.outputs.light_red),
@@ -143,52 +123,48 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
 
   const display = new Ssd1306Display(hw.i2c, { address: config.display.address, controller: config.display.controller });
   const lightSensors = new Map<string, LightSensor>();
+  const checks: DeviceCheck[] = [];
   for (const s of config.light_sensors) {
-    if (s.kind === 'photo') lightSensors.set(s.name, new PhotoSensor(s.name, await hw.gpio.input({ name: `light_sensors.${s.name}`, line: s.line, activeLow: s.active_low, debounceMs: 0 })));
-    else lightSensors.set(s.name, new Tcs34725({ bus: hw.i2c, name: s.name, address: s.address, busNumber: config.i2c.bus }));
+    if (s.kind === 'photo') {
+      lightSensors.set(s.name, new PhotoSensor(s.name, await hw.gpio.input({ name: `light_sensors.${s.name}`, line: s.line, activeLow: s.active_low, debounceMs: 0 })));
+    } else {
+      const sensor = new Tcs34725({ bus: hw.i2c, name: s.name, address: s.address, busNumber: config.i2c.bus });
+      lightSensors.set(s.name, sensor);
+      checks.push({ name: sensor.description, check: () => sensor.init() });
+    }
   }
   const pm = config.power_monitor;
-  const devices: Devices = {
-    dutPower,
+  const powerMonitor = pm ? new Ina219({ bus: hw.i2c, address: pm.address, busNumber: config.i2c.bus, shuntOhms: pm.shunt_ohms, maxCurrentA: pm.max_current_a }) : undefined;
+  if (powerMonitor) checks.unshift({ name: powerMonitor.description, check: () => powerMonitor.init() });
+  const devices = {
     lightSensors,
-    ...(pm ? { powerMonitor: new Ina219({ bus: hw.i2c, address: pm.address, busNumber: config.i2c.bus, shuntOhms: pm.shunt_ohms, maxCurrentA: pm.max_current_a }) } : {}),
+    ...(powerMonitor ? { powerMonitor } : {}),
     ...(hw.console ? { console: new SerialConsole({ path: hw.console.path, baudRate: hw.console.baud }) } : {}),
-    ...(hw.probe ? { probe: openocdProbe(hw.probe, { executable: config.probe?.openocd ?? 'openocd', ...(hw.onOpenocd ? { onProcess: hw.onOpenocd } : {}) }) } : {}),
+    ...(hw.probe ? { probe: openocdProbe(hw.probe, hw.onOpenocd ? { onProcess: hw.onOpenocd } : {}) } : {}),
   };
 
   const journal = await Journal.open(join(config.dataDir, 'units.jsonl'));
   if (journal.recovery.tornBytes) log(`journal: cut a torn last line of ${journal.recovery.tornBytes} bytes (kept in ${journal.recovery.tornSavedTo})`);
   const state = await StationState.open(config.dataDir);
   const store = new BundleStore(config.dataDir);
+  const follower = new JournalFollower({ journal, dataDir: config.dataDir, log });
 
-  let bundle: ActiveBundle | undefined;
-  let identity: IdentityProvider = new CounterIdentityProvider(state, identityBlockOf(config, undefined));
-  const job = async (): Promise<Job> => {
-    bundle = await store.active();
-    identity = new CounterIdentityProvider(state, identityBlockOf(config, bundle));
-    if (bundle) {
-      return { plan: parsePlan(bundle.plan.text, `${bundle.dir}/${bundle.plan.file}`, registry), image: bundle.image, ...(bundle.orderQuantity ? { orderQuantity: bundle.orderQuantity } : {}) };
-    }
-    if (!config.planFile) throw new Error('no image bundle is active and the station config names no plan: insert a stick with a signed bundle');
-    return { plan: await loadPlan(config.planFile, registry), image: undefined };
-  };
-
-  const media = mediaSettingsFrom(config);
   let importer: Importer | undefined;
   const station = new Station({
     stationId: config.station_id,
     inputs,
+    dutRelay,
     devices,
-    light,
     journal,
     state,
-    identity: { allocate: () => identity.allocate() },
-    job,
-    canStart: () => (importer?.busy ? 'IMPORTING IMAGE' : undefined),
+    startGate: () => (importer?.busy ? 'IMPORTING IMAGE' : undefined),
   });
   station.on('log', log);
   station.on('listener-error', (event, err) => log(`output for ${event} failed: ${(err as Error).message}`));
-  const detachDisplay = attachDisplay(station, display, log);
+  const panel = new OperatorPanel({ station, light, log });
+  panel.on('listener-error', (event, err) => log(`output for ${event} failed: ${(err as Error).message}`));
+  const detachDisplay = attachDisplay(panel, display, log);
+  const detachPanel = panel.attach();
   try {
     await display.init();
   } catch (err) {
@@ -196,69 +172,66 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   }
   await station.start();
 
-  // Every I2C device the wiring declares must answer; a missing one is a station fault (DEVICE
-  // MISSING, naming it) until it answers again.
-  const checks: [string, () => Promise<void>][] = [];
-  if (devices.powerMonitor) {
-    const pm = devices.powerMonitor;
-    checks.push([pm.description, () => pm.init()]);
-  }
-  for (const sensor of lightSensors.values()) if (sensor instanceof Tcs34725) checks.push([sensor.description, () => sensor.init()]);
-  const missingDevices = async (): Promise<string[]> => {
-    const missing: string[] = [];
-    for (const [name, check] of checks) await check().catch(() => missing.push(name));
-    return missing;
-  };
-  let recheck: NodeJS.Timeout | undefined;
-  /** The devices DEVICE MISSING names, while it is on. */
-  let reported: string | undefined;
-  const watchDevices = async (): Promise<void> => {
-    recheck = undefined;
-    if (!station.running) {
-      const missing = await missingDevices();
-      if (missing.length && missing.join() !== reported) {
-        log(`device missing: ${missing.join(', ')}`);
-        station.reportFault('DEVICE MISSING', missing);
-        reported = missing.join();
-      } else if (!missing.length && reported !== undefined) {
-        log('devices answer again');
-        reported = undefined;
-        await station.clearFault();
-      }
+  const loadJob = async (): Promise<Job> => {
+    const bundle = await store.active();
+    const identity = new CounterIdentityProvider(state, identityBlockOf(config, bundle));
+    if (bundle) {
+      const plan = parsePlan(bundle.plan.text, `${bundle.dir}/${bundle.plan.file}`, registry);
+      return { plan, image: bundle.image, identity, ...(bundle.orderQuantity ? { orderQuantity: bundle.orderQuantity } : {}) };
     }
-    if (reported !== undefined) recheck = setTimeout(() => void watchDevices(), opts.deviceRecheckMs ?? 5000);
+    if (!config.planFile) throw new Error('no image bundle is active and the station config names no plan: insert a stick with a signed bundle');
+    return { plan: await loadPlan(config.planFile, registry), image: undefined, identity };
   };
-  await watchDevices();
+  const reloadJob = async (): Promise<void> => {
+    try {
+      station.setJob(await loadJob());
+    } catch (err) {
+      log(`no test plan: ${(err as Error).message}`);
+      station.jobFailed(err as Error);
+    }
+  };
+  await reloadJob();
+
+  const watch = new DeviceWatch({ station, checks, log, ...(opts.deviceRecheckMs !== undefined ? { recheckMs: opts.deviceRecheckMs } : {}) });
+  await watch.start();
 
   let usb: UsbMedia | undefined;
-  if (config.media && media) {
-    importer = new Importer({ store, settings: media, waitUntilIdle: () => station.waitUntilIdle(), checkPlan: (text, file) => parsePlan(text, file, registry) });
+  let detachMedia = () => {};
+  if (config.media) {
+    importer = new Importer({ store, settings: config.media, waitUntilIdle: () => station.waitUntilIdle(), checkPlan: (text, file) => parsePlan(text, file, registry) });
     const watcher = new StickWatcher({ mountDir: config.media.mount_dir, intervalMs: opts.stickPollMs ?? 1000 });
-    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, stationId: config.station_id }) });
-    usb.on('message', (screen) => station.showMessage(screen));
-    usb.on('imported', (r) => {
+    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3 }) });
+    detachMedia = followMedia(usb, (screen) => panel.showMessage(screen), () => panel.clearMessage());
+    // The job changes as soon as a bundle is active; "NEW IMAGE ... READY" stays up until the stick is pulled.
+    usb.on('imported', async (r) => {
       log(`bundle ${r.product} ${r.version} imported (${r.bundleId.slice(0, 12)})`);
-      void station.reload(false); // keep "NEW IMAGE ... READY" on screen until the stick is pulled
+      await reloadJob();
     });
-    usb.on('removed', () => void station.reload());
     usb.on('refused', (err) => log(`bundle refused: ${err.code}: ${err.message}`));
     usb.on('synced', (r) => log(`logs synced: ${r.appended} new records (up to #${r.lastSeq})`));
     usb.on('sync-failed', (err) => log(`log sync failed: ${err.code}: ${err.message}`));
+    usb.on('listener-error', (event, err) => log(`output for ${event} failed: ${(err as Error).message}`));
     usb.start();
   }
 
   return {
     station,
+    panel,
     journal,
     state,
     store,
+    follower,
     usb,
     display,
+    reloadJob,
     async stop() {
-      if (recheck) clearTimeout(recheck);
+      watch.stop();
       await usb?.stop();
+      detachMedia();
       await station.stop();
+      detachPanel();
       detachDisplay();
+      await follower.stop();
       await devices.console?.close().catch(() => {});
       await journal.close();
     },

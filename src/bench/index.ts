@@ -3,10 +3,10 @@ import { formatFigure, type BenchFigure } from './bench.js';
 /** `npm run bench`: every area's figures, printed with how each was measured. */
 const AREAS: [string, () => Promise<{ run(): Promise<BenchFigure[]> }>][] = [
   ['station', () => import('./station.js')],
-  ['oled', () => import('../devices/display/bench.js')],
-  ['power monitor', () => import('../devices/power/bench.js')],
-  ['probe (real openocd vs the simulated STM32)', () => import('../devices/probe/bench.js')],
-  ['usb log sync', () => import('../media/bench.js')],
+  ['oled', () => import('./display.js')],
+  ['power monitor', () => import('./power.js')],
+  ['probe (real openocd vs the simulated STM32)', () => import('./probe.js')],
+  ['usb log sync', () => import('./media.js')],
 ];
 
 const only = process.argv.slice(2);

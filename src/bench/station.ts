@@ -7,10 +7,11 @@ import { SimOledPanel } from '../devices/display/panel.sim.js';
 import { Ssd1306Display } from '../devices/display/ssd1306.js';
 import { Journal } from '../records/journal.js';
 import { StationState } from '../records/state.js';
-import type { UnitRecord } from '../records/record.js';
+import type { UnitRecord } from '../core/record.js';
 import { Station } from '../station/station.js';
-import { attachDisplay } from '../station/display-output.js';
-import type { Plan, PlanStep } from '../config/plan.js';
+import { attachDisplay } from '../operator/display-output.js';
+import type { StepPlan as Plan, StepPlanStep as PlanStep } from '../steps/registry.js';
+import { OperatorPanel } from '../operator/panel.js';
 import { delayStep } from '../steps/delay.js';
 import type { StepKind } from '../steps/step.js';
 import type { BenchFigure } from './bench.js';
@@ -39,21 +40,22 @@ async function stationOverhead(steps: number, cycles: number): Promise<number[]>
   const station = new Station({
     stationId: 'bench',
     inputs: { start, abort, lidClosed },
-    devices: { dutPower, lightSensors: new Map() },
-    light: {},
+    dutRelay: dutPower,
+    devices: { lightSensors: new Map() },
     journal,
     state,
-    identity: { allocate: async () => ({ serial: `B${++n}`, mac: '02:00:00:00:00:01' }) },
-    job: async () => ({ plan, image: undefined }),
   });
-  attachDisplay(station, display, () => {});
+  const operator = new OperatorPanel({ station, light: {}, log: () => {} });
+  attachDisplay(operator, display, () => {});
+  operator.attach();
   await station.start();
+  station.setJob({ plan, image: undefined, identity: { allocate: async () => ({ serial: `B${++n}`, mac: '02:00:00:00:00:01' }) } });
   const times: number[] = [];
   for (let c = 0; c < cycles; c++) {
     chip.setLevel(22, true);
     const onGlass = new Promise<number>((resolve) => {
       let sawPass = false;
-      const off = station.on('screen', (s) => {
+      const off = operator.on('screen', (s) => {
         if (s.kind === 'pass') sawPass = true;
       });
       panel.onFrame = () => {
@@ -73,6 +75,7 @@ async function stationOverhead(steps: number, cycles: number): Promise<number[]>
     await new Promise((r) => setImmediate(r));
   }
   await station.stop();
+  operator.detach();
   await journal.close();
   await rm(dir, { recursive: true, force: true });
   return times;

@@ -1,3 +1,5 @@
+import { PijigError } from '../core/errors.js';
+
 export interface ConfigIssue {
   file: string;
   /** 1-based line of the offending node, when known. */
@@ -14,13 +16,11 @@ export function formatIssue(issue: ConfigIssue): string {
 }
 
 /** Every problem of a configuration file, reported at once. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly code = 'CONFIG_INVALID';
+export class ConfigError extends PijigError<'CONFIG_INVALID'> {
   constructor(
     readonly issues: ConfigIssue[],
     options?: { cause?: unknown },
   ) {
-    super(`${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`, options);
+    super('CONFIG_INVALID', `${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`, options);
   }
 }

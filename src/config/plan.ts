@@ -1,17 +1,7 @@
 import { z } from 'zod';
 import { YamlSource } from './yaml.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import type { StepKind } from '../steps/step.js';
-
-export const limitSchema = z
-  .strictObject({
-    min: z.number().optional(),
-    max: z.number().optional(),
-    equals: z.union([z.string(), z.number(), z.boolean()]).optional().describe('expected value; ${image.version}, ${unit.serial}, ${unit.mac} are substituted'),
-    unit: z.string().optional(),
-  })
-  .refine((l) => l.min === undefined || l.max === undefined || l.min <= l.max, { error: 'min is above max' })
-  .refine((l) => l.min !== undefined || l.max !== undefined || l.equals !== undefined, { error: 'a limit needs min, max or equals' });
+import { limitSchema } from '../core/limit.js';
 
 const stepSchema = z.strictObject({
   name: z.string().min(1).max(40),
@@ -32,30 +22,36 @@ export const planSchema = z.strictObject({
 });
 
 export type PlanStepSpec = z.output<typeof stepSchema>;
-export type Limit = z.output<typeof limitSchema>;
 
-export interface PlanStep extends Omit<PlanStepSpec, 'params'> {
-  step: StepKind;
+/** What the plan loader needs of a step kind: its name and the schema of its params (steps/ holds the kinds themselves). */
+export interface StepSchema {
+  kind: string;
+  params: z.ZodType<unknown>;
+}
+
+export type StepRegistry<K extends StepSchema = StepSchema> = ReadonlyMap<string, K>;
+
+export interface PlanStep<K extends StepSchema = StepSchema> extends Omit<PlanStepSpec, 'params'> {
+  step: K;
+  /** Validated by the kind's schema. */
   params: unknown;
 }
 
-export interface Plan {
+export interface Plan<K extends StepSchema = StepSchema> {
   file: string;
   name: string;
   product: string;
-  steps: PlanStep[];
-  teardown: PlanStep[];
+  steps: PlanStep<K>[];
+  teardown: PlanStep<K>[];
 }
 
-export type StepRegistry = ReadonlyMap<string, StepKind>;
-
 /** Parse and validate a plan, each step's params against its kind; every issue at once. */
-export function parsePlanSource(source: YamlSource, registry: StepRegistry): Plan {
+export function parsePlanSource<K extends StepSchema>(source: YamlSource, registry: StepRegistry<K>): Plan<K> {
   const raw = source.validate(planSchema);
   const issues: ConfigIssue[] = [];
   const names = new Set<string>();
   const resolve = (section: 'steps' | 'teardown') =>
-    raw[section].flatMap((spec, i): PlanStep[] => {
+    raw[section].flatMap((spec, i): PlanStep<K>[] => {
       if (names.has(spec.name)) issues.push(source.issue([section, i, 'name'], `step name "${spec.name}" is used twice`));
       names.add(spec.name);
       const kind = registry.get(spec.kind);
@@ -76,10 +72,10 @@ export function parsePlanSource(source: YamlSource, registry: StepRegistry): Pla
   return { file: source.file, name: raw.name, product: raw.product, steps, teardown };
 }
 
-export function parsePlan(text: string, file: string, registry: StepRegistry): Plan {
+export function parsePlan<K extends StepSchema>(text: string, file: string, registry: StepRegistry<K>): Plan<K> {
   return parsePlanSource(YamlSource.parse(text, file), registry);
 }
 
-export async function loadPlan(file: string, registry: StepRegistry): Promise<Plan> {
+export async function loadPlan<K extends StepSchema>(file: string, registry: StepRegistry<K>): Promise<Plan<K>> {
   return parsePlanSource(await YamlSource.load(file), registry);
 }

@@ -26,27 +26,80 @@ const output = z.strictObject({
   active_low: z.boolean().default(false),
 });
 
-const probe = z
+const hexOrInt = (what: string) =>
+  z.union([z.int().nonnegative(), z.string().regex(/^0x[0-9a-fA-F]+$/, { error: `${what}: a number or a hex string like 0x3F000000` }).transform((v) => Number.parseInt(v, 16))]);
+
+/**
+ * The debug probe: everything the openocd driver reads comes from here (its type is derived from
+ * this schema, never written beside it).
+ */
+export const probeSchema = z
   .strictObject({
     kind: z.enum(['stlink', 'jlink', 'cmsis-dap', 'linuxgpiod', 'bcm2835gpio', 'remote_bitbang']).describe('the openocd adapter'),
     target: z.string().min(1).default('target/stm32f1x.cfg').describe('openocd target config'),
+    family: z.string().regex(/^[a-z0-9_]+$/).optional().describe('chip family for lock and option-byte commands (default: the target script name, e.g. stm32f1x)'),
     speed_khz: z.int().positive().optional(),
-    transport: z.enum(['swd', 'jtag']).optional(),
+    transport: z.enum(['swd', 'jtag']).optional().describe('debug transport; default: the adapter\'s own'),
     serial: z.string().optional().describe('adapter serial number, when several probes are attached'),
-    extra_commands: z.array(z.string()).default([]),
+    extra_commands: z.array(z.string()).default([]).describe('openocd commands run after the adapter and target, before init'),
     gpio: z
-      .strictObject({ swclk: line, swdio: line, srst: line.optional(), chip: z.int().min(0).default(0) })
+      .strictObject({
+        chip: z.int().min(0).default(0).describe('gpiochip number (linuxgpiod)'),
+        swclk: line.optional(),
+        swdio: line.optional(),
+        tck: line.optional(),
+        tms: line.optional(),
+        tdi: line.optional(),
+        tdo: line.optional(),
+        srst: line.optional(),
+        trst: line.optional(),
+      })
       .optional()
-      .describe('pins for the linuxgpiod/bcm2835gpio adapters (SWD bit-banged from the Pi header)'),
+      .describe('pins for the linuxgpiod/bcm2835gpio adapters (SWD or JTAG bit-banged from the Pi header)'),
+    peripheral_base: hexOrInt('peripheral_base').optional().describe('bcm2835gpio: 0x20000000 (Pi 1/Zero), 0x3F000000 (Pi 2/3), 0xFE000000 (Pi 4)'),
     remote_bitbang: z
       .union([z.strictObject({ host: z.string().default('127.0.0.1'), port: z.int().min(1).max(65535) }), z.strictObject({ path: z.string() })])
       .optional(),
+    work_area_size: z.int().min(0).optional().describe('WORKAREASIZE for the target script; 0 writes flash over the debug port without the on-target loader'),
+    deadlines: z
+      .strictObject({
+        open_ms: z.int().positive().default(15_000).describe('spawn to a halted target'),
+        command_ms: z.int().positive().default(15_000).describe('any single command without a size'),
+        per_kib_ms: z.int().positive().default(2_000).describe('added per KiB written or read back'),
+      })
+      .default({ open_ms: 15_000, command_ms: 15_000, per_kib_ms: 2_000 })
+      .describe('every openocd command ends in SIGKILL at its deadline'),
     openocd: z.string().default('openocd').describe('the openocd binary'),
   })
   .superRefine((p, ctx) => {
-    if ((p.kind === 'linuxgpiod' || p.kind === 'bcm2835gpio') && !p.gpio) ctx.addIssue({ code: 'custom', path: ['gpio'], message: `probe kind ${p.kind} needs gpio.swclk and gpio.swdio` });
+    const gpioAdapter = p.kind === 'linuxgpiod' || p.kind === 'bcm2835gpio';
+    if (gpioAdapter) {
+      const transport = p.transport ?? 'swd';
+      const pins = transport === 'swd' ? (['swclk', 'swdio'] as const) : (['tck', 'tms', 'tdi', 'tdo'] as const);
+      for (const pin of pins) if (p.gpio?.[pin] === undefined) ctx.addIssue({ code: 'custom', path: p.gpio ? ['gpio', pin] : ['gpio'], message: `probe kind ${p.kind} over ${transport} needs gpio.${pin}` });
+    } else if (p.gpio) {
+      ctx.addIssue({ code: 'custom', path: ['gpio'], message: `probe kind ${p.kind} takes no gpio pins (only linuxgpiod and bcm2835gpio do)` });
+    }
+    if (p.kind === 'bcm2835gpio' && p.peripheral_base === undefined) ctx.addIssue({ code: 'custom', path: ['peripheral_base'], message: 'probe kind bcm2835gpio needs peripheral_base: 0x20000000 (Pi 1/Zero), 0x3F000000 (Pi 2/3) or 0xFE000000 (Pi 4)' });
+    if (p.kind !== 'bcm2835gpio' && p.peripheral_base !== undefined) ctx.addIssue({ code: 'custom', path: ['peripheral_base'], message: 'only probe kind bcm2835gpio takes peripheral_base' });
     if (p.kind === 'remote_bitbang' && !p.remote_bitbang) ctx.addIssue({ code: 'custom', path: ['remote_bitbang'], message: 'probe kind remote_bitbang needs remote_bitbang.port (and host) or .path' });
+    if (p.kind !== 'remote_bitbang' && p.remote_bitbang) ctx.addIssue({ code: 'custom', path: ['remote_bitbang'], message: `probe kind ${p.kind} takes no remote_bitbang section` });
+    if (p.kind === 'remote_bitbang' && p.transport === 'swd') ctx.addIssue({ code: 'custom', path: ['transport'], message: 'remote_bitbang in openocd 0.12 supports JTAG only' });
   });
+
+export type ProbeConfig = z.output<typeof probeSchema>;
+
+/** The USB stick: where it is mounted and which bundles this station accepts. */
+export const mediaSchema = z.strictObject({
+  mount_dir: z.string().default('/media/pijig'),
+  product: z.string().optional().describe('only bundles for this product are accepted'),
+  target: z.string().default('stm32f103c8').describe('the MCU this station programs; a bundle for another target is refused'),
+  allow_downgrade: z.boolean().default(false),
+  max_file_mb: z.number().positive().default(16).describe('largest file (region image or plan) a bundle may hold'),
+  public_keys: z.array(z.strictObject({ name: z.string().min(1), public_key: z.string().min(1) })).default([]).describe('the keys bundles may be signed with: PEM or base64 of the 32 raw Ed25519 bytes'),
+});
+
+export type MediaConfig = z.output<typeof mediaSchema>;
 
 const lightSensor = z.discriminatedUnion('kind', [
   z.strictObject({ name: z.string().min(1), kind: z.literal('photo'), line, active_low: z.boolean().default(false) }),
@@ -79,17 +132,8 @@ export const stationSchema = z
       .optional(),
     light_sensors: z.array(lightSensor).default([]),
     console: z.strictObject({ path: z.string().min(1), baud: z.int().positive().default(115200) }).optional(),
-    probe: probe.optional(),
-    media: z
-      .strictObject({
-        mount_dir: z.string().default('/media/pijig'),
-        product: z.string().optional().describe('only bundles for this product are accepted'),
-        target: z.string().default('stm32f103c8'),
-        allow_downgrade: z.boolean().default(false),
-        max_file_mb: z.number().positive().default(16),
-        public_keys: z.array(z.strictObject({ name: z.string().min(1), public_key: z.string().min(1) })).default([]),
-      })
-      .optional(),
+    probe: probeSchema.optional(),
+    media: mediaSchema.optional(),
     identity: z
       .strictObject({
         serial_prefix: z.string().regex(/^[A-Z0-9-]{0,16}$/).default('PJ'),
@@ -112,9 +156,10 @@ export const stationSchema = z
     for (const [name, spec] of Object.entries(s.gpio.outputs)) if (spec) claim(spec.line, ['gpio', 'outputs', name, 'line']);
     s.light_sensors.forEach((sensor, i) => sensor.kind === 'photo' && claim(sensor.line, ['light_sensors', i, 'line']));
     if (s.probe?.gpio) {
-      claim(s.probe.gpio.swclk, ['probe', 'gpio', 'swclk']);
-      claim(s.probe.gpio.swdio, ['probe', 'gpio', 'swdio']);
-      if (s.probe.gpio.srst !== undefined) claim(s.probe.gpio.srst, ['probe', 'gpio', 'srst']);
+      for (const pin of ['swclk', 'swdio', 'tck', 'tms', 'tdi', 'tdo', 'srst', 'trst'] as const) {
+        const l = s.probe.gpio[pin];
+        if (l !== undefined) claim(l, ['probe', 'gpio', pin]);
+      }
     }
     const addresses = new Map<number, string>();
     const addr = (a: number, path: (string | number)[]) => {

@@ -1,3 +1,5 @@
+import { PijigError } from '../core/errors.js';
+
 /**
  * Every way the media subsystem refuses or fails. A refused bundle never changes the active
  * bundle; the code is what the OLED and the logs show, the message names the file and field.
@@ -54,17 +56,12 @@ export interface MediaIssue {
   message: string;
 }
 
-export class MediaError extends Error {
-  override name = 'MediaError';
+export class MediaError extends PijigError<MediaErrorCode> {
   readonly file: string | undefined;
   readonly field: string | undefined;
   readonly issues: MediaIssue[];
-  constructor(
-    readonly code: MediaErrorCode,
-    message: string,
-    options?: { cause?: unknown; file?: string; field?: string; issues?: MediaIssue[] },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: MediaErrorCode, message: string, options?: { cause?: unknown; file?: string; field?: string; issues?: MediaIssue[] }) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.file = options?.file;
     this.field = options?.field;
     this.issues = options?.issues ?? [];

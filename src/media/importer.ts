@@ -3,13 +3,13 @@ import { dirname, join } from 'node:path';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { planSchema } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
-import { fsyncDir } from '../records/durable-file.js';
+import { fsyncDir } from '../util/fs.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { MANIFEST_FILE, readBundleHead, sourceError, verifyBundleFiles, type BundleHead } from './bundle.js';
 import { MediaError } from './errors.js';
 import { nodeSourceFiles, type SourceFiles } from './files.js';
 import { compareVersions, manifestFiles } from './manifest.js';
-import type { MediaSettings } from './settings.js';
+import type { MediaConfig } from '../config/station.js';
 import { parsePublicKeys, SIGNATURE_FILE, type TrustedKey } from './signing.js';
 import type { BundleStore } from './store.js';
 
@@ -26,7 +26,8 @@ export interface ImporterEvents extends Record<string, unknown[]> {
 
 export interface ImporterDeps {
   store: BundleStore;
-  settings: MediaSettings;
+  /** The station config's `media` section. */
+  settings: MediaConfig;
   /** Resolves when no cycle runs; the station must not start one while `busy`. */
   waitUntilIdle: () => Promise<void>;
   /**
@@ -51,6 +52,7 @@ export const STICK_BUNDLES_DIR = 'pijig/bundles';
  */
 export class Importer extends TypedEmitter<ImporterEvents> {
   private readonly trusted: TrustedKey[];
+  private readonly maxFileBytes: number;
   private readonly files: SourceFiles;
   private readonly checkPlan: (text: string, file: string) => unknown;
   private queue: Promise<unknown> = Promise.resolve();
@@ -58,7 +60,8 @@ export class Importer extends TypedEmitter<ImporterEvents> {
 
   constructor(private readonly deps: ImporterDeps) {
     super();
-    this.trusted = parsePublicKeys(deps.settings.publicKeys);
+    this.trusted = parsePublicKeys(deps.settings.public_keys.map((k) => ({ name: k.name, publicKey: k.public_key })), 'media.public_keys');
+    this.maxFileBytes = Math.round(deps.settings.max_file_mb * 1024 * 1024);
     this.files = deps.files ?? nodeSourceFiles;
     this.checkPlan = deps.checkPlan ?? ((text, file) => YamlSource.parse(text, file).validate(planSchema));
   }
@@ -103,13 +106,13 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     if (active?.bundleId === head.bundleId && (await store.load(head.bundleId).then(() => true, () => false))) {
       return { status: 'unchanged', bundleId: head.bundleId, product: m.product, version: m.version };
     }
-    if (active && compareVersions(m.version, active.manifest.version) < 0 && !settings.allowDowngrade) {
+    if (active && compareVersions(m.version, active.manifest.version) < 0 && !settings.allow_downgrade) {
       throw new MediaError('DOWNGRADE', `${manifestPath}: version ${m.version} is older than the active ${active.manifest.version} (allow_downgrade is off)`, { file: manifestPath, field: 'version' });
     }
     // Deciding costs a few small reads; the work that follows (hashing, copying, switching) waits for the cycle to end.
     await this.idle(dir);
     this.emit('phase', { phase: 'verifying', dir, version: m.version });
-    await verifyBundleFiles(head, settings.maxFileBytes, { files: this.files });
+    await verifyBundleFiles(head, this.maxFileBytes, { files: this.files });
 
     if (!(await store.has(head.bundleId)) || !(await store.load(head.bundleId).then(() => true, () => false))) {
       await store.cleanup();
@@ -236,7 +239,7 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     try {
       const staged = await readBundleHead(staging, this.trusted);
       if (staged.bundleId !== head.bundleId) throw new MediaError('STAGED_MISMATCH', `${staging}: staged manifest ${staged.bundleId} is not ${head.bundleId}`, { file: staging });
-      await verifyBundleFiles(staged, this.deps.settings.maxFileBytes);
+      await verifyBundleFiles(staged, this.maxFileBytes);
     } catch (err) {
       if (err instanceof MediaError && err.code === 'STAGED_MISMATCH') throw err;
       const file = err instanceof MediaError ? err.file : undefined;

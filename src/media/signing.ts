@@ -77,8 +77,8 @@ export function parsePublicKey(setting: PublicKeySetting, where = setting.name):
   return { name: setting.name, key, fingerprint: fingerprintOf(key) };
 }
 
-export function parsePublicKeys(settings: readonly PublicKeySetting[]): TrustedKey[] {
-  return settings.map((s, i) => parsePublicKey(s, `publicKeys[${i}]`));
+export function parsePublicKeys(settings: readonly PublicKeySetting[], field = 'publicKeys'): TrustedKey[] {
+  return settings.map((s, i) => parsePublicKey(s, `${field}[${i}]`));
 }
 
 // --- jig side ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '../records/durable-file.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { checkManifestContent, MANIFEST_FILE, readBundleHead, verifyBundleFiles, type BundleHead } from './bundle.js';
 import { MediaError } from './errors.js';
 import { parseManifestJson, parseManifestTemplate, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';

@@ -1,28 +1,30 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
+import { OutputError } from '../outputs/errors.js';
+import type { LogSync, SyncResult } from '../outputs/stick-logs.js';
 import { MediaError } from './errors.js';
-import type { Importer, ImportResult } from './importer.js';
-import type { LogSync, SyncResult } from './log-sync.js';
-import { importPhaseMessage, newImageMessage, refusedMessage, safeToRemoveMessage, syncFailedMessage, syncingMessage, type MessageScreen } from './messages.js';
+import type { Importer, ImportPhase, ImportResult } from './importer.js';
 import type { Stick, StickWatcher } from './stick.js';
 
 /** What one insertion did. */
 export interface StickOutcome {
   stick: Stick;
-  sync: { ok: true; result: SyncResult } | { ok: false; error: MediaError };
+  sync: { ok: true; result: SyncResult } | { ok: false; error: OutputError };
   import: { ok: true; result: ImportResult } | { ok: false; error: MediaError };
   /** Everything written to the stick is durable: it may be pulled. */
   safeToRemove: boolean;
 }
 
 export interface UsbMediaEvents extends Record<string, unknown[]> {
-  /** What the OLED should show now. */
-  message: [MessageScreen];
+  /** An import's phase (the operator panel shows it). */
+  phase: [{ phase: ImportPhase; version?: string }];
+  /** Log sync progress. */
+  progress: [{ done: number; total: number }];
   inserted: [Stick];
   removed: [Stick];
   imported: [Extract<ImportResult, { status: 'imported' }>];
   refused: [MediaError];
   synced: [SyncResult];
-  'sync-failed': [MediaError];
+  'sync-failed': [OutputError];
   'safe-to-remove': [Stick];
   done: [StickOutcome];
 }
@@ -54,8 +56,8 @@ export class UsbMedia extends TypedEmitter<UsbMediaEvents> {
         void this.handle(stick);
       }),
       watcher.on('removed', (stick) => this.emit('removed', stick)),
-      importer.on('phase', (p) => this.emit('message', importPhaseMessage(p.phase, p.version))),
-      logSync.on('progress', (p) => this.emit('message', syncingMessage(p.done, p.total))),
+      importer.on('phase', (p) => this.emit('phase', { phase: p.phase, ...(p.version ? { version: p.version } : {}) })),
+      logSync.on('progress', (p) => this.emit('progress', p)),
     );
     watcher.start();
   }
@@ -84,7 +86,7 @@ export class UsbMedia extends TypedEmitter<UsbMediaEvents> {
       sync = { ok: true, result };
       this.emit('synced', result);
     } catch (err) {
-      const error = asMediaError(err, 'SYNC_FAILED');
+      const error = err instanceof OutputError ? err : new OutputError('SYNC_FAILED', (err as Error).message, { cause: err });
       sync = { ok: false, error };
       this.emit('sync-failed', error);
     }
@@ -92,37 +94,15 @@ export class UsbMedia extends TypedEmitter<UsbMediaEvents> {
     try {
       const result = await importer.importFrom(stick.root);
       imported = { ok: true, result };
-      if (result.status === 'imported') {
-        this.emit('imported', result);
-        this.emit('message', newImageMessage(result.version, result.product));
-      }
+      if (result.status === 'imported') this.emit('imported', result);
     } catch (err) {
-      const error = asMediaError(err, 'READ_FAILED');
+      const error = err instanceof MediaError ? err : new MediaError('READ_FAILED', (err as Error).message, { cause: err });
       imported = { ok: false, error };
       this.emit('refused', error);
     }
     const outcome: StickOutcome = { stick, sync, import: imported, safeToRemove: sync.ok };
-    this.emit('message', finalMessage(outcome));
     if (outcome.safeToRemove) this.emit('safe-to-remove', stick);
     this.emit('done', outcome);
     return outcome;
   }
-}
-
-/** The screen left standing after a stick is handled: the most important news first, "SAFE TO REMOVE" always said when true. */
-export function finalMessage(o: StickOutcome): MessageScreen {
-  if (!o.sync.ok) return syncFailedMessage(o.sync.error);
-  const synced = `${o.sync.result.appended} RECORDS SYNCED`;
-  if (!o.import.ok) {
-    const m = refusedMessage(o.import.error);
-    return { ...m, lines: [...m.lines.slice(0, 2), 'SAFE TO REMOVE'] };
-  }
-  if (o.import.result.status === 'imported') {
-    return { ...newImageMessage(o.import.result.version, o.import.result.product), lines: ['SAFE TO REMOVE', synced] };
-  }
-  return safeToRemoveMessage([synced]);
-}
-
-function asMediaError(err: unknown, code: 'SYNC_FAILED' | 'READ_FAILED'): MediaError {
-  return err instanceof MediaError ? err : new MediaError(code, (err as Error).message, { cause: err });
 }

@@ -1,33 +1,7 @@
-import { open, rename, readFile, mkdir } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { readFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 import type { Adapter } from 'lowdb';
-
-/**
- * Write a file so that a power cut leaves either the old or the new content: temp file, fsync,
- * rename over the target, fsync the directory (the rename itself is only durable after that).
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await fsyncDir(dir);
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
 
 /**
  * The explicit lowdb adapter for small state: JSON, written atomically and durably. (lowdb's own

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from './durable-file.js';
-import type { UnitRecord } from './record.js';
+import { writeFileAtomic } from '../util/fs.js';
+import type { UnitRecord } from '../core/record.js';
 
 /**
  * Unit records for people: CSV for spreadsheets (one line per unit) and JSON for tools.

@@ -1,5 +1,6 @@
-import type { IdentityProvider, UnitIdentity } from '../steps/step.js';
-import { formatMac, parseMac } from '../steps/identity-record.js';
+import { PijigError } from '../core/errors.js';
+import type { IdentityProvider, UnitIdentity } from '../core/identity.js';
+import { formatMac, parseMac } from '../core/identity.js';
 import type { StationState } from './state.js';
 
 export interface IdentityBlock {
@@ -10,9 +11,10 @@ export interface IdentityBlock {
   macFirst: string;
 }
 
-export class IdentityExhaustedError extends Error {
-  override name = 'IdentityExhaustedError';
-  readonly code = 'IDENTITY_EXHAUSTED';
+export class IdentityExhaustedError extends PijigError<'IDENTITY_EXHAUSTED'> {
+  constructor(message: string) {
+    super('IDENTITY_EXHAUSTED', message);
+  }
 }
 
 /**

@@ -1,17 +1,18 @@
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { UnitRecord } from './record.js';
+import type { UnitRecord } from '../core/record.js';
+import { PijigError } from '../core/errors.js';
 
-export class JournalError extends Error {
-  override name = 'JournalError';
-  constructor(
-    readonly code: 'OPEN_FAILED' | 'APPEND_FAILED' | 'CORRUPT' | 'CLOSED',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+export class JournalError extends PijigError<'OPEN_FAILED' | 'APPEND_FAILED' | 'CORRUPT' | 'CLOSED'> {}
+
+/** What readers of the journal (exports, the outputs' follower) need of it. */
+export interface JournalSource {
+  /** Highest seq so far. */
+  readonly count: number;
+  read(fromSeq?: number): AsyncIterable<UnitRecord>;
+  /** Called after each durable append; returns the unsubscribe function. */
+  onAppend?(listener: (record: UnitRecord) => void): () => void;
 }
 
 /** What open() found and repaired. */
@@ -29,9 +30,10 @@ const TAIL_BYTES = 256 * 1024;
  * trailing newline); open() cuts it off - after saving it beside the journal for forensics -
  * without touching the complete lines before it.
  */
-export class Journal {
+export class Journal implements JournalSource {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly appendListeners = new Set<(record: UnitRecord) => void>();
 
   private constructor(
     readonly path: string,
@@ -73,11 +75,23 @@ export class Journal {
         throw new JournalError('APPEND_FAILED', `cannot append to journal ${this.path}: ${(err as Error).message}`, { cause: err });
       }
       this.lastSeq = full.seq;
+      for (const listener of this.appendListeners) {
+        try {
+          listener(full);
+        } catch {
+          // a reader's trouble is its own: the record is on disk
+        }
+      }
       return full;
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  onAppend(listener: (record: UnitRecord) => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
   }
 
   /** Records with seq >= fromSeq, in order. Lines that do not parse are skipped. */

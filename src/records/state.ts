@@ -1,7 +1,7 @@
 import { Low } from 'lowdb';
 import { join } from 'node:path';
 import { DurableJsonFile } from './durable-file.js';
-import type { UnitResult } from './record.js';
+import type { UnitResult } from '../core/record.js';
 
 /** Small station state: counters and the identity counter. Units themselves live in the journal. */
 export interface StationStateData {
@@ -10,7 +10,7 @@ export interface StationStateData {
   /** Flashes per image hash (every program step that wrote the DUT). */
   flashes: Record<string, number>;
   /** Results per image hash, for the READY screen of the active image. */
-  perImage: Record<string, { pass: number; fail: number }>;
+  perImage: Record<string, { pass: number; fail: number; error?: number }>;
   /** Next unused index per identity block (simple counter provider; the ledger replaces it). */
   identityCursor: Record<string, number>;
 }

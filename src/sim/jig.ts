@@ -7,7 +7,7 @@ import { SimOledPanel } from '../devices/display/panel.sim.js';
 import { SimIna219 } from '../devices/power/ina219.sim.js';
 import { SimTcs34725, ledIrradiance } from '../devices/light/tcs34725.sim.js';
 import { SimPhotoTransistor } from '../devices/light/photo.sim.js';
-import type { ProbeSettings } from '../devices/probe/probe-config.js';
+import { probeSchema } from '../config/station.js';
 import { SimStm32, FLASH_BASE } from './dut/stm32f1.js';
 import { RemoteBitbangServer } from './dut/remote-bitbang.js';
 import { DutFirmware, LED_COLOURS, type FirmwareFaults, type LedSpec } from './firmware/dut-firmware.js';
@@ -110,15 +110,15 @@ export class VirtualJig {
   /** The station's hardware: the simulated GPIO chip and I2C bus, the probe and console pointing at the simulated DUT. */
   hardware(): Hardware {
     const faults = this.options.faults ?? [];
-    const probe: ProbeSettings = {
+    const probe = probeSchema.parse({
       kind: 'remote_bitbang',
       target: 'target/stm32f1x.cfg',
-      host: '127.0.0.1',
       // no-target: a port nothing listens on (the server is closed in wire())
-      port: this.endpoint.port ?? 1,
-      workAreaSize: 0, // the simulated core executes no code: no on-target flash loader
-      deadlines: { openMs: 8_000, commandMs: faults.includes('silent-target') ? 3_000 : 15_000, perKiBMs: 2_000 },
-    };
+      remote_bitbang: { host: '127.0.0.1', port: this.endpoint.port ?? 1 },
+      work_area_size: 0, // the simulated core executes no code: no on-target flash loader
+      deadlines: { open_ms: 8_000, command_ms: faults.includes('silent-target') ? 3_000 : 15_000, per_kib_ms: 2_000 },
+      openocd: this.options.station.probe?.openocd ?? 'openocd',
+    });
     return {
       gpio: this.gpio,
       i2c: this.i2c,

@@ -1,5 +1,6 @@
 import type { Station } from '../station/station.js';
-import type { UnitRecord } from '../records/record.js';
+import type { OperatorPanel } from '../operator/panel.js';
+import type { UnitRecord } from '../core/record.js';
 
 import type { Framebuffer } from '../devices/display/framebuffer.js';
 
@@ -37,7 +38,7 @@ export interface TerminalJig {
  * The virtual jig in a terminal: the OLED drawn live, the tower light and relay below it, keys
  * for the lid and the buttons. Redraws on every screen change (at most 20 times a second).
  */
-export function runTerminal(jig: TerminalJig, station: Station, opts: { input: NodeJS.ReadStream; output: NodeJS.WriteStream }): Promise<void> {
+export function runTerminal(jig: TerminalJig, { station, panel }: { station: Station; panel: OperatorPanel }, opts: { input: NodeJS.ReadStream; output: NodeJS.WriteStream }): Promise<void> {
   const { input, output } = opts;
   const log: string[] = [];
   let last: UnitRecord | undefined;
@@ -72,7 +73,7 @@ export function runTerminal(jig: TerminalJig, station: Station, opts: { input: N
   };
 
   const offs = [
-    station.on('screen', schedule),
+    panel.on('screen', schedule),
     station.on('state', schedule),
     station.on('record', (r) => {
       last = r;

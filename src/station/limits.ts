@@ -1,7 +1,7 @@
-import type { Limit } from '../config/plan.js';
-import type { JudgedMeasurement } from '../records/record.js';
-import type { Measurement } from '../steps/step.js';
-import type { ReasonCode } from '../steps/errors.js';
+import type { Limit } from '../core/limit.js';
+import type { JudgedMeasurement } from '../core/record.js';
+import type { Measurement } from '../core/record.js';
+import type { ReasonCode } from '../core/reasons.js';
 
 export interface Judgement {
   measurements: JudgedMeasurement[];

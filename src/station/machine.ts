@@ -4,7 +4,8 @@
  * how "START does nothing unless the lid is closed" and "the result stays until the lid opens"
  * are enforced.
  */
-export type StationState = 'idle' | 'ready' | 'running' | 'pass' | 'fail' | 'aborted' | 'error';
+/** pass, fail, unit_error and aborted hold the last unit's result until the lid opens; error is a station fault. */
+export type StationState = 'idle' | 'ready' | 'running' | 'pass' | 'fail' | 'unit_error' | 'aborted' | 'error';
 
 export type StationEvent =
   | 'devices_ok' // start-up finished, devices answer
@@ -17,6 +18,7 @@ export type StationEvent =
   | 'lid_close'
   | 'cycle_pass'
   | 'cycle_fail'
+  | 'cycle_error' // the jig could not judge the unit (result ERROR)
   | 'cycle_aborted';
 
 type Table = Record<StationState, Partial<Record<StationEvent, StationState>>>;
@@ -26,11 +28,12 @@ export const TRANSITIONS: Table = {
   ready: { start: 'running', start_lid_open: 'ready', lid_close: 'ready', fault: 'error' },
   // abort and lid_open cancel the running step (the station powers the DUT off at once); the
   // state changes when the runner has settled and the record is written: cycle_aborted.
-  running: { abort: 'running', lid_open: 'running', cycle_pass: 'pass', cycle_fail: 'fail', cycle_aborted: 'aborted', fault: 'error' },
+  running: { abort: 'running', lid_open: 'running', cycle_pass: 'pass', cycle_fail: 'fail', cycle_error: 'unit_error', cycle_aborted: 'aborted', fault: 'error' },
   // The result stays until the lid opens. When the lid was already open (it caused the abort),
   // closing it on the next unit is the sign the result was seen.
   pass: { lid_open: 'ready', lid_close: 'ready', fault: 'error' },
   fail: { lid_open: 'ready', lid_close: 'ready', fault: 'error' },
+  unit_error: { lid_open: 'ready', lid_close: 'ready', fault: 'error' },
   aborted: { lid_open: 'ready', lid_close: 'ready', fault: 'error' },
   error: { recover: 'ready', fault: 'error' },
 };

@@ -1,8 +1,10 @@
-import type { Plan, PlanStep } from '../config/plan.js';
-import type { ActiveImage } from '../media/image.js';
-import type { StepOutcome, StepRecord, UnitResult } from '../records/record.js';
-import { REASONS, StepError, type ReasonCode } from '../steps/errors.js';
-import type { CycleResources, Devices, IdentityProvider, StepContext, StepOutput, UnitIdentity } from '../steps/step.js';
+import type { StepPlan as Plan, StepPlanStep as PlanStep } from '../steps/registry.js';
+import type { ActiveImage } from '../core/image.js';
+import type { StepOutcome, StepRecord, UnitResult } from '../core/record.js';
+import { REASONS, resultOf, type ReasonCode } from '../core/reasons.js';
+import { StepError } from '../steps/errors.js';
+import type { CycleResources, DeviceName, Devices, StepContext, StepDevices, StepOutput } from '../steps/step.js';
+import type { IdentityProvider, UnitIdentity } from '../core/identity.js';
 import { judge, type Substitutions } from './limits.js';
 
 export interface RunnerHooks {
@@ -73,7 +75,9 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
   const scope = new CycleScope(log);
   const unit: { identity?: UnitIdentity } = {};
   const records: StepRecord[] = [];
-  let first: { step: string; reason: ReasonCode; message: string } | undefined;
+  // FAIL is definitive (the unit was judged bad), so it outranks an ERROR wherever it happened.
+  let firstFail: { step: string; reason: ReasonCode; message: string } | undefined;
+  let firstError: { step: string; reason: ReasonCode; message: string } | undefined;
   let aborted = false;
   let flashes = 0;
 
@@ -94,7 +98,9 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
         return;
       }
       if (record.outcome !== 'pass') {
-        first ??= { step: record.name, reason: record.reason ?? 'STEP_EXCEPTION', message: record.message ?? '' };
+        const failure = { step: record.name, reason: record.reason ?? 'STEP_EXCEPTION', message: record.message ?? '' };
+        if (record.outcome === 'fail') firstFail ??= failure;
+        else firstError ??= failure;
         if (stopOnFail && !planStep.continue_on_fail) return;
       }
     }
@@ -110,9 +116,9 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
       measurements: [],
       ...extra,
     });
-    const missing = planStep.step.needs.filter((n) => (n === 'lightSensors' ? deps.devices.lightSensors.size === 0 : !deps.devices[n]));
-    if (missing.length) {
-      return { record: finish('fail', { reason: 'DEVICE_MISSING', message: `step "${planStep.name}" needs ${missing.join(', ')}, which the station config does not provide` }) };
+    const devices = devicesFor(planStep.step.needs, deps.devices);
+    if ('missing' in devices) {
+      return { record: finish('error', { reason: 'DEVICE_MISSING', message: `step "${planStep.name}" needs ${devices.missing.join(', ')}, which the station config does not provide` }) };
     }
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new StepError('STEP_TIMEOUT', `no result within ${planStep.timeout_s} s`)), planStep.timeout_s * 1000);
@@ -121,7 +127,7 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
       step: { name: planStep.name, kind: planStep.kind, timeoutMs: planStep.timeout_s * 1000 },
       params: planStep.params,
       signal: stepSignal,
-      devices: deps.devices,
+      devices: devices.granted,
       image: deps.image,
       unit,
       identity: deps.identity,
@@ -139,13 +145,13 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
       const vars = substitutions(deps.image, unit.identity);
       const judged = judge(output.measurements ?? [], planStep.limits, vars);
       const extra: Partial<StepRecord> = { measurements: judged.measurements, ...(output.data ? { data: output.data } : {}) };
-      if (judged.failure) return { record: finish('fail', { ...extra, reason: judged.failure.reason, message: judged.failure.message }), output };
+      if (judged.failure) return { record: finish(outcomeOf(judged.failure.reason), { ...extra, reason: judged.failure.reason, message: judged.failure.message }), output };
       return { record: finish('pass', extra), output };
     } catch (err) {
       if (signal.aborted) return { record: finish('aborted', { reason: 'ABORTED', message: abortMessage(signal) }) };
-      if (timeout.signal.aborted) return { record: finish('fail', { reason: 'STEP_TIMEOUT', message: `no result within ${planStep.timeout_s} s` }) };
+      if (timeout.signal.aborted) return { record: finish('error', { reason: 'STEP_TIMEOUT', message: `no result within ${planStep.timeout_s} s` }) };
       if (err instanceof StepError) {
-        return { record: finish('fail', { reason: err.code, message: err.message, ...(err.details ? { data: err.details } : {}) }) };
+        return { record: finish(outcomeOf(err.code), { reason: err.code, message: err.message, ...(err.details ? { data: err.details } : {}) }) };
       }
       return { record: finish('error', { reason: 'STEP_EXCEPTION', message: `${(err as Error)?.message ?? String(err)}` }) };
     } finally {
@@ -161,8 +167,9 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
     await scope.disposeAll();
   }
 
+  const first = firstFail ?? firstError;
   const outcome: CycleOutcome = {
-    result: aborted ? 'ABORTED' : first ? 'FAIL' : 'PASS',
+    result: aborted ? 'ABORTED' : firstFail ? 'FAIL' : firstError ? 'ERROR' : 'PASS',
     steps: records,
     flashes,
     ...(unit.identity ? { identity: unit.identity } : {}),
@@ -173,6 +180,24 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
   }
   if (first) return { ...outcome, failedStep: first.step, reason: first.reason, message: first.message };
   return outcome;
+}
+
+/** A step's outcome for a failure with this code: 'fail' when it judges the unit, 'error' when the jig could not. */
+function outcomeOf(code: ReasonCode): StepOutcome {
+  const result = resultOf(code);
+  return result === 'FAIL' ? 'fail' : result === 'ABORTED' ? 'aborted' : 'error';
+}
+
+/** Exactly the devices a step declares, or the ones the station lacks. */
+function devicesFor<N extends DeviceName>(needs: readonly N[], all: Devices): { granted: StepDevices<N> } | { missing: N[] } {
+  const granted: Partial<Record<DeviceName, unknown>> = {};
+  const missing: N[] = [];
+  for (const name of needs) {
+    const device = all[name];
+    if (device === undefined || (name === 'lightSensors' && all.lightSensors.size === 0)) missing.push(name);
+    else granted[name] = device;
+  }
+  return missing.length ? { missing } : { granted: granted as StepDevices<N> };
 }
 
 function substitutions(image: ActiveImage | undefined, identity: UnitIdentity | undefined): Substitutions {
@@ -187,7 +212,7 @@ function substitutions(image: ActiveImage | undefined, identity: UnitIdentity | 
 
 function abortMessage(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
-  return typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : REASONS.ABORTED;
+  return typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : REASONS.ABORTED.text;
 }
 
 /** Settle with the work, or reject as soon as the signal fires (the work may go on; it is abandoned). */

@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { DigitalInput, DigitalOutput } from '../devices/gpio/gpio.js';
-import type { Screen } from '../devices/display/screens.js';
-import type { Plan } from '../config/plan.js';
-import type { ActiveImage } from '../media/image.js';
+import type { ActiveImage } from '../core/image.js';
+import type { IdentityProvider } from '../core/identity.js';
+import type { StepRecord, UnitRecord } from '../core/record.js';
 import type { Journal } from '../records/journal.js';
 import type { StationState as StateStore } from '../records/state.js';
-import type { StepRecord, UnitRecord, UnitResult } from '../records/record.js';
-import type { Devices, IdentityProvider } from '../steps/step.js';
+import type { StepPlan } from '../steps/registry.js';
+import type { Devices } from '../steps/step.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
+import { Interlock } from './interlock.js';
 import { StateMachine, type StationEvent, type StationState } from './machine.js';
-import { runPlan } from './runner.js';
+import { runPlan, type CycleOutcome } from './runner.js';
 
-/** What the station runs: a plan, the image it flashes, and the order quantity that caps flashing. */
+/** What the station runs: a plan, the image it flashes, where identities come from, and the order quantity that caps flashing. */
 export interface Job {
-  plan: Plan;
+  plan: StepPlan;
   image: ActiveImage | undefined;
+  identity: IdentityProvider;
   orderQuantity?: number;
 }
 
@@ -24,68 +26,107 @@ export interface StationInputs {
   lidClosed: DigitalInput;
 }
 
-export interface TowerLight {
-  green?: DigitalOutput;
-  red?: DigitalOutput;
-  amber?: DigitalOutput;
-  buzzer?: DigitalOutput;
-}
-
 export interface StationDeps {
   stationId: string;
   inputs: StationInputs;
-  /** The DUT's supply relay; also in devices.dutPower. */
-  devices: Devices;
-  light: TowerLight;
+  /** The DUT's supply relay. Only the interlock drives it; steps get a per-cycle handle. */
+  dutRelay: DigitalOutput;
+  devices: Omit<Devices, 'dutPower'>;
   journal: Journal;
   state: StateStore;
-  identity: IdentityProvider;
-  /** The current job: loaded at start-up and on reload() (after a bundle import). */
-  job: () => Promise<Job>;
   /** A reason START must wait (an image import in progress), or undefined. */
-  canStart?: () => string | undefined;
+  startGate?: () => string | undefined;
+}
+
+/** Why START did not start a cycle. */
+export type StartRefusal =
+  | { reason: 'lid-open' }
+  | { reason: 'busy'; what: string }
+  | { reason: 'order-complete'; flashed: number; quantity: number };
+
+/** A station fault: no cycle runs while one is active. `source` names who raised it (and clears it). */
+export interface StationFault {
+  source: string;
+  title: string;
+  lines: string[];
+}
+
+/** The running cycle as the operator follows it. */
+export interface CycleProgress {
+  /** 0-based index of the running step among steps + teardown. */
+  index: number;
+  count: number;
+  step: string;
+  /** 0..1 within the running step. */
+  fraction: number;
+  text?: string;
+  startedAt: Date;
+}
+
+export interface Counts {
+  pass: number;
+  fail: number;
+  error: number;
+}
+
+/** What the station is doing, for the operator panel and the engineer. */
+export interface StationStatus {
+  state: StationState;
+  job?: { plan: string; product: string; version?: string; bundleId?: string; imageHash?: string; orderQuantity?: number; flashed?: number };
+  /** Results with the active image (or every unit when no image is active). */
+  counts: Counts;
+  faults: StationFault[];
+  cycle?: CycleProgress;
+  last?: UnitRecord;
+  lidClosed: boolean;
+  dutPowered: boolean;
 }
 
 export type StationEvents = {
   state: [from: StationState, to: StationState, event: StationEvent];
-  screen: [screen: Screen];
+  /** A job was loaded (or failed to load: undefined). */
+  job: [job: Job | undefined];
+  refused: [refusal: StartRefusal];
+  /** A step started (fraction 0) or reported progress. */
+  progress: [progress: CycleProgress];
   step: [record: StepRecord];
   record: [record: UnitRecord];
+  fault: [fault: StationFault];
   log: [message: string];
   'listener-error': [event: string, error: unknown];
 };
 
-const RUNNING_SCREEN_INTERVAL_MS = 100;
-
 /**
- * The operator cycle. The DUT relay is energised only while a cycle runs with the lid closed;
- * ABORT or the lid opening cancels the running step and drops the relay in the same tick. The
- * unit record is journaled (fsync) before any result is shown.
+ * The operator cycle: the transition table, the interlock, the cycle and its record. The DUT
+ * relay is energised only while a cycle runs with the lid closed; ABORT or the lid opening
+ * cancels the running step and drops the relay in the same tick. The unit record is journaled
+ * (fsync) before the result is announced. What the operator sees and hears is the operator
+ * panel's business (operator/panel.ts): the station only says what happens.
  */
 export class Station extends TypedEmitter<StationEvents> {
-  private readonly machine = new StateMachine((from, to, event) => this.onTransition(from, to, event));
-  private cycle: { controller: AbortController; done: Promise<void> } | undefined;
+  private readonly machine = new StateMachine((from, to, event) => this.emit('state', from, to, event));
+  private readonly interlock: Interlock;
+  private cycle: { controller: AbortController; done: Promise<void>; progress: CycleProgress } | undefined;
   private unsubscribers: (() => void)[] = [];
-  private lastScreen: Screen | undefined;
   private job: Job | undefined;
   private idleWaiters: (() => void)[] = [];
-  private faultReason: Screen | undefined;
-  /** The result on screen until the lid opens (redrawn after a transient media message). */
-  private resultScreen: Screen | undefined;
+  private readonly faults = new Map<string, StationFault>();
+  private last: UnitRecord | undefined;
 
   constructor(private readonly deps: StationDeps) {
     super();
+    this.interlock = new Interlock(deps.dutRelay, deps.inputs.lidClosed, (m) => this.log(m));
   }
 
   get state(): StationState {
     return this.machine.state;
   }
 
-  get screen(): Screen | undefined {
-    return this.lastScreen;
+  get running(): boolean {
+    return this.cycle !== undefined;
   }
 
-  /** Subscribe to the inputs and load the job; a failure leaves the station in `error` with a fault screen. */
+  /** Subscribe to the inputs, DUT off. The station stays idle until a job is loaded. */
   async start(): Promise<void> {
     const { inputs } = this.deps;
     this.unsubscribers = [
@@ -93,18 +134,16 @@ export class Station extends TypedEmitter<StationEvents> {
       inputs.abort.onChange((pressed) => pressed && this.onAbort('ABORT pressed')),
       inputs.start.onChange((pressed) => pressed && this.onStart()),
     ];
-    await this.powerDut(false);
-    await this.loadJob();
+    await this.interlock.off();
   }
 
-  /** Stop the service: cancel any cycle, DUT off, lights off. */
+  /** Stop the service: cancel any cycle, DUT off. */
   async stop(): Promise<void> {
     for (const off of this.unsubscribers) off();
     this.unsubscribers = [];
     this.cycle?.controller.abort('service stopping');
-    await this.powerDut(false);
+    await this.interlock.off();
     await this.cycle?.done;
-    await this.setLight({});
   }
 
   /** Resolves when no cycle is running (e.g. for an image import that must not happen mid-cycle). */
@@ -113,99 +152,114 @@ export class Station extends TypedEmitter<StationEvents> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  get running(): boolean {
-    return this.cycle !== undefined;
+  /** The job to run from now on (at start-up, after a bundle import). A cycle already running finishes with its own. */
+  setJob(job: Job): void {
+    this.job = job;
+    this.faults.delete('job');
+    this.emit('job', job);
+    this.settle();
   }
 
-  /** Re-read the job (after a bundle import); `show` redraws READY (false keeps a message on screen). */
-  async reload(show = true): Promise<void> {
-    if (this.state === 'running') return;
-    await this.loadJob(show);
+  /** No job can be loaded (no plan, a broken plan): the station stays in error until setJob(). */
+  jobFailed(error: Error): void {
+    this.job = undefined;
+    this.emit('job', undefined);
+    this.raise({ source: 'job', title: 'NO TEST PLAN', lines: [error.message] });
   }
 
-  /** A station fault (a device missing): the fault screen, and no cycle until clearFault(). Never interrupts a running cycle. */
-  reportFault(title: string, lines: string[]): void {
-    if (this.state === 'running') return;
-    this.faultReason = { kind: 'fault', title, lines };
+  /** A station fault (a device missing): no cycle until clearFault(source). Waits for a running cycle to end. */
+  reportFault(fault: StationFault): void {
+    this.faults.set(fault.source, fault);
+    if (this.state !== 'running') this.raise(fault);
+  }
+
+  clearFault(source: string): void {
+    if (!this.faults.delete(source)) return;
+    this.settle();
+  }
+
+  status(): StationStatus {
+    const image = this.job?.image;
+    const flashed = image ? (this.deps.state.data.flashes[image.imageHash] ?? 0) : undefined;
+    return {
+      state: this.state,
+      ...(this.job
+        ? {
+            job: {
+              plan: this.job.plan.name,
+              product: this.job.plan.product,
+              ...(image ? { version: image.version, bundleId: image.bundleId, imageHash: image.imageHash, flashed } : {}),
+              ...(this.job.orderQuantity !== undefined ? { orderQuantity: this.job.orderQuantity } : {}),
+            },
+          }
+        : {}),
+      counts: this.counts(),
+      faults: [...this.faults.values()],
+      ...(this.cycle ? { cycle: { ...this.cycle.progress } } : {}),
+      ...(this.last ? { last: this.last } : {}),
+      lidClosed: this.deps.inputs.lidClosed.active,
+      dutPowered: this.interlock.powered,
+    };
+  }
+
+  private counts(): Counts {
+    const data = this.deps.state.data;
+    const image = this.job?.image;
+    const per = image ? data.perImage[image.imageHash] : undefined;
+    if (image) return { pass: per?.pass ?? 0, fail: per?.fail ?? 0, error: per?.error ?? 0 };
+    return { pass: data.counts.PASS, fail: data.counts.FAIL, error: data.counts.ERROR };
+  }
+
+  /** Enter error with this fault (error -> error for a new one). */
+  private raise(fault: StationFault): void {
+    this.faults.set(fault.source, fault);
+    this.emit('fault', fault);
     this.fire('fault');
   }
 
-  /** The fault is gone: reload the job and go back to ready. */
-  async clearFault(): Promise<void> {
-    if (this.state === 'error') await this.loadJob();
-  }
-
-  /** Show a transient message (media events) while not running; READY comes back on the next change. */
-  showMessage(screen: Extract<Screen, { kind: 'message' }>): void {
+  /** After a fault cleared or a job loaded: the next fault, or ready when none is left and there is a job. */
+  private settle(): void {
     if (this.state === 'running') return;
-    this.show(screen);
-  }
-
-  private async loadJob(show = true): Promise<void> {
-    try {
-      this.job = await this.deps.job();
-      if (this.state === 'error') this.fire('recover');
-      else if (this.state === 'idle') this.fire('devices_ok');
-      if (show && this.state === 'ready') this.show(this.readyScreen());
-      else if (show && this.resultScreen && ['pass', 'fail', 'aborted'].includes(this.state)) this.show(this.resultScreen);
-    } catch (err) {
-      this.faultReason = { kind: 'fault', title: 'NO TEST PLAN', lines: wrap((err as Error).message) };
-      this.fire('fault');
-    }
+    const pending = [...this.faults.values()].at(-1);
+    if (pending) return this.raise(pending);
+    if (!this.job) return;
+    if (this.state === 'error') this.fire('recover');
+    else if (this.state === 'idle') this.fire('devices_ok');
   }
 
   private fire(event: StationEvent): void {
     const before = this.state;
-    const after = this.machine.fire(event);
-    if (after === undefined) this.log(`${event} ignored in state ${before}`);
-    else if (after === before && event === 'lid_close') this.show(this.readyScreen());
-  }
-
-  private onTransition(from: StationState, to: StationState, event: StationEvent): void {
-    this.emit('state', from, to, event);
-    if (to === 'ready' && from !== 'ready') {
-      this.show(this.readyScreen());
-      void this.setLight({});
-    }
-    if (to === 'error') {
-      // error -> error (a new fault) redraws too
-      this.show(this.faultReason ?? { kind: 'fault', title: 'STATION FAULT', lines: [] });
-      void this.setLight({ red: true, amber: true });
-    }
+    if (this.machine.fire(event) === undefined) this.log(`${event} ignored in state ${before}`);
   }
 
   private onStart(): void {
     if (this.state !== 'ready') return this.log(`START ignored in state ${this.state}`);
-    if (!this.deps.inputs.lidClosed.active) {
-      this.fire('start_lid_open');
-      this.show({ kind: 'close-lid', product: this.job?.plan.product ?? '', version: this.job?.image?.version ?? '-' });
-      return;
-    }
     const job = this.job;
     if (!job) return;
-    const wait = this.deps.canStart?.();
-    if (wait) {
-      this.show({ kind: 'message', title: wait, lines: ['START again when done'], icon: 'wait' });
+    if (!this.deps.inputs.lidClosed.active) {
+      this.fire('start_lid_open');
+      this.emit('refused', { reason: 'lid-open' });
       return;
     }
-    const quota = job.orderQuantity;
+    const wait = this.deps.startGate?.();
+    if (wait) return this.emit('refused', { reason: 'busy', what: wait });
+    const quantity = job.orderQuantity;
     const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
-    if (quota !== undefined && flashed >= quota) {
-      this.show({ kind: 'fault', title: 'ORDER COMPLETE', lines: [`${flashed} of ${quota} units`, 'flashed with this image', 'load a new bundle'] });
-      return;
-    }
-    this.fire('start');
+    if (quantity !== undefined && flashed >= quantity) return this.emit('refused', { reason: 'order-complete', flashed, quantity });
     const controller = new AbortController();
-    const done = this.runCycle(job, controller).finally(() => {
+    const progress: CycleProgress = { index: 0, count: job.plan.steps.length + job.plan.teardown.length, step: job.plan.steps[0]?.name ?? '', fraction: 0, startedAt: new Date() };
+    const cycle = { controller, progress, done: Promise.resolve() };
+    this.cycle = cycle;
+    this.fire('start');
+    cycle.done = this.runCycle(job, controller, progress).finally(() => {
       this.cycle = undefined;
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
-    this.cycle = { controller, done };
   }
 
   private onAbort(why: string): void {
     // Interlock first, in the same tick as the input edge: the relay drops whatever the step is doing.
-    void this.powerDut(false);
+    void this.interlock.off();
     if (this.cycle && !this.cycle.controller.signal.aborted) {
       this.fire(why === 'lid opened' ? 'lid_open' : 'abort');
       this.cycle.controller.abort(why);
@@ -214,59 +268,37 @@ export class Station extends TypedEmitter<StationEvents> {
 
   private onLidOpen(): void {
     if (this.cycle) return this.onAbort('lid opened');
-    void this.powerDut(false);
+    void this.interlock.off();
     this.fire('lid_open');
   }
 
-  private async runCycle(job: Job, controller: AbortController): Promise<void> {
-    const started = new Date();
+  private async runCycle(job: Job, controller: AbortController, progress: CycleProgress): Promise<void> {
     const { plan, image } = job;
-    let stepName = plan.steps[0]?.name ?? '';
-    let stepIndex = 0;
-    let progress = 0;
-    let detail: string | undefined;
-    let lastDraw = 0;
-    const draw = (force = false) => {
-      const t = Date.now();
-      if (!force && t - lastDraw < RUNNING_SCREEN_INTERVAL_MS) return;
-      lastDraw = t;
-      this.show({
-        kind: 'running',
-        step: stepName,
-        stepIndex,
-        stepCount: plan.steps.length + plan.teardown.length,
-        progress,
-        elapsedMs: t - started.getTime(),
-        ...(detail ? { detail } : {}),
-      });
-    };
-    const ticker = setInterval(() => draw(true), 1000);
-    void this.setLight({ amber: true });
-    draw(true);
-
-    let outcome: Awaited<ReturnType<typeof runPlan>>;
+    const started = progress.startedAt;
+    const power = this.interlock.forCycle(controller.signal);
+    this.emit('progress', { ...progress });
+    let outcome: CycleOutcome;
     try {
       // Interlock: the relay goes on only now, and only if the lid is still closed.
       if (!this.deps.inputs.lidClosed.active) controller.abort('lid opened');
-      else await this.powerDut(true);
+      else await power.set(true).catch((err: Error) => controller.abort(err.message));
       outcome = await runPlan(
         plan,
         {
-          devices: this.deps.devices,
-          identity: this.deps.identity,
+          devices: { ...this.deps.devices, dutPower: power },
+          identity: job.identity,
           image,
           hooks: {
             stepStarted: (index, _count, step) => {
-              stepIndex = index;
-              stepName = step.name;
-              progress = 0;
-              detail = undefined;
-              draw(true);
+              Object.assign(progress, { index, step: step.name, fraction: 0 });
+              delete progress.text;
+              this.emit('progress', { ...progress });
             },
             progress: (p) => {
-              progress = p.fraction; // the bar shows the running step; "STEP i/n" shows the plan
-              detail = p.text;
-              draw();
+              progress.fraction = p.fraction; // the bar shows the running step; "STEP i/n" shows the plan
+              if (p.text) progress.text = p.text;
+              else delete progress.text;
+              this.emit('progress', { ...progress });
             },
             stepEnded: (record) => this.emit('step', record),
             log: (m) => this.log(m),
@@ -275,10 +307,10 @@ export class Station extends TypedEmitter<StationEvents> {
         controller.signal,
       );
     } catch (err) {
-      outcome = { result: 'FAIL', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [], flashes: 0 };
+      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [], flashes: 0 };
     } finally {
-      clearInterval(ticker);
-      await this.powerDut(false);
+      power.end();
+      await this.interlock.off();
       await this.deps.devices.console?.close().catch((err: Error) => this.log(`console close: ${err.message}`));
     }
 
@@ -312,14 +344,17 @@ export class Station extends TypedEmitter<StationEvents> {
     try {
       saved = await this.deps.journal.append(record);
     } catch (err) {
-      // Nothing is shown as a result unless its record is on disk.
-      this.faultReason = { kind: 'fault', title: 'RECORD NOT SAVED', lines: wrap((err as Error).message) };
-      this.fire('fault');
+      // Nothing is announced as a result unless its record is on disk.
+      this.log(`RECORD NOT SAVED: ${(err as Error).message}`);
+      this.raise({ source: 'journal', title: 'RECORD NOT SAVED', lines: [(err as Error).message] });
       return;
     }
     await this.count(saved, image, outcome.flashes);
+    this.last = saved;
     this.emit('record', saved);
-    this.showResult(saved);
+    const pending = [...this.faults.values()].at(-1);
+    if (pending) return this.raise(pending); // a fault reported during the cycle
+    this.fire(saved.result === 'PASS' ? 'cycle_pass' : saved.result === 'ABORTED' ? 'cycle_aborted' : saved.result === 'ERROR' ? 'cycle_error' : 'cycle_fail');
   }
 
   private async count(record: UnitRecord, image: ActiveImage | undefined, flashes: number): Promise<void> {
@@ -328,90 +363,17 @@ export class Station extends TypedEmitter<StationEvents> {
         s.counts[record.result]++;
         if (!image) return;
         if (flashes) s.flashes[image.imageHash] = (s.flashes[image.imageHash] ?? 0) + flashes;
-        const per = (s.perImage[image.imageHash] ??= { pass: 0, fail: 0 });
+        const per = (s.perImage[image.imageHash] ??= { pass: 0, fail: 0, error: 0 });
         if (record.result === 'PASS') per.pass++;
         else if (record.result === 'FAIL') per.fail++;
+        else if (record.result === 'ERROR') per.error = (per.error ?? 0) + 1;
       });
     } catch (err) {
       this.log(`counters not saved (the journal has the record): ${(err as Error).message}`);
     }
   }
 
-  private showResult(record: UnitRecord): void {
-    this.resultScreen = resultScreenOf(record);
-    this.show(this.resultScreen);
-    const result: UnitResult = record.result;
-    if (result === 'PASS') {
-      this.fire('cycle_pass');
-      void this.setLight({ green: true }, 150);
-    } else if (result === 'ABORTED') {
-      this.fire('cycle_aborted');
-      void this.setLight({ red: true, amber: true });
-    } else {
-      this.fire('cycle_fail');
-      void this.setLight({ red: true }, 600);
-    }
-  }
-
-  private readyScreen(): Screen {
-    const image = this.job?.image;
-    const per = image ? this.deps.state.data.perImage[image.imageHash] : undefined;
-    const counts = per ?? { pass: this.deps.state.data.counts.PASS, fail: this.deps.state.data.counts.FAIL };
-    const product = this.job?.plan.product ?? '';
-    const version = image?.version ?? '-';
-    if (!this.deps.inputs.lidClosed.active && this.state === 'ready') return { kind: 'ready', product, version, pass: counts.pass, fail: counts.fail, note: 'CLOSE LID, PRESS START' };
-    return { kind: 'ready', product, version, pass: counts.pass, fail: counts.fail };
-  }
-
-  private show(screen: Screen): void {
-    this.lastScreen = screen;
-    this.emit('screen', screen);
-  }
-
-  private async powerDut(on: boolean): Promise<void> {
-    try {
-      await this.deps.devices.dutPower.set(on && this.deps.inputs.lidClosed.active);
-    } catch (err) {
-      this.log(`DUT power relay: ${(err as Error).message}`);
-    }
-  }
-
-  private async setLight(on: { green?: boolean; red?: boolean; amber?: boolean }, beepMs = 0): Promise<void> {
-    const { green, red, amber, buzzer } = this.deps.light;
-    try {
-      await Promise.all([green?.set(!!on.green), red?.set(!!on.red), amber?.set(!!on.amber)]);
-      if (beepMs && buzzer) {
-        await buzzer.set(true);
-        setTimeout(() => void buzzer.set(false).catch(() => {}), beepMs);
-      }
-    } catch (err) {
-      this.log(`tower light: ${(err as Error).message}`);
-    }
-  }
-
   private log(message: string): void {
     this.emit('log', message);
   }
-}
-
-function resultScreenOf(record: UnitRecord): Screen {
-  if (record.result === 'PASS') return { kind: 'pass', ...(record.serial ? { serial: record.serial } : {}), durationMs: record.durationMs };
-  if (record.result === 'ABORTED') return { kind: 'aborted', ...(record.failedStep ? { step: record.failedStep } : {}) };
-  return { kind: 'fail', step: record.failedStep ?? '?', reason: record.reason ?? 'FAIL', ...(record.message ? { detail: record.message } : {}) };
-}
-
-/** Split a message into short lines for the fault screen. */
-function wrap(text: string, width = 21, maxLines = 4): string[] {
-  const words = text.replace(/\s+/g, ' ').trim().split(' ');
-  const lines: string[] = [];
-  let line = '';
-  for (const word of words) {
-    if ((line + ' ' + word).trim().length > width && line) {
-      lines.push(line);
-      line = word;
-    } else line = (line + ' ' + word).trim();
-    if (lines.length === maxLines) break;
-  }
-  if (line && lines.length < maxLines) lines.push(line);
-  return lines;
 }

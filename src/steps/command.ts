@@ -77,6 +77,14 @@ export const commandStep = defineStep({
 
     const t0 = performance.now();
     ctx.progress(0, argv[0]);
+    // The deadline is our own timer (not execa's), so it is one cancel path with ABORT and tests
+    // can drive it with fake timers.
+    const deadline = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.abort(new Error(`deadline of ${p.timeout_ms} ms`));
+    }, p.timeout_ms);
     const subprocess = execa(argv[0]!, argv.slice(1), {
       ...(cwd === undefined ? {} : { cwd }),
       ...(env === undefined ? {} : { env }),
@@ -84,8 +92,7 @@ export const commandStep = defineStep({
       all: true,
       buffer: false,
       reject: false,
-      timeout: p.timeout_ms,
-      cancelSignal: ctx.signal,
+      cancelSignal: AbortSignal.any([ctx.signal, deadline.signal]),
       // Tools stuck on USB I/O may ignore SIGTERM; the deadline is final.
       killSignal: 'SIGKILL',
     });
@@ -96,7 +103,7 @@ export const commandStep = defineStep({
       partial = lines.pop() ?? '';
       lines.forEach(onLine);
     });
-    const result = await subprocess;
+    const result = await subprocess.finally(() => clearTimeout(timer));
     if (partial) onLine(partial);
     const seconds = (performance.now() - t0) / 1000;
 
@@ -104,15 +111,15 @@ export const commandStep = defineStep({
       argv,
       exit_code: result.exitCode ?? null,
       signal: result.signal ?? null,
-      timed_out: result.timedOut,
+      timed_out: timedOut && !ctx.signal.aborted,
       duration_s: Math.round(seconds * 1000) / 1000,
       output: output.text(),
       output_dropped_bytes: output.dropped,
     };
     const fault = (message: string): StepError => new StepError('COMMAND_FAILED', message, { details: data });
 
-    if (result.isCanceled) throw new StepError('ABORTED', `${argv[0]} killed: step cancelled`, { cause: ctx.signal.reason, details: data });
-    if (result.timedOut) throw fault(`${argv[0]} did not finish within ${p.timeout_ms} ms and was killed`);
+    if (ctx.signal.aborted) throw new StepError('ABORTED', `${argv[0]} killed: step cancelled`, { cause: ctx.signal.reason, details: data });
+    if (data.timed_out) throw fault(`${argv[0]} did not finish within ${p.timeout_ms} ms and was killed`);
     if (result.exitCode === undefined && result.signal === undefined) throw fault(`${argv[0]} could not be started: ${result.originalMessage || result.shortMessage}`);
     if (result.signal) throw fault(`${argv[0]} was killed by ${result.signal}`);
     if (result.exitCode !== p.expect_exit) throw fault(`${argv[0]} exited with code ${result.exitCode}, expected ${p.expect_exit}`);

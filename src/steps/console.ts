@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConsoleError, type ConsoleLine } from '../devices/console/dut-console.js';
-import { defineStep, type Measurement } from './step.js';
+import { defineStep } from './step.js';
+import { type Measurement } from '../core/record.js';
 import { StepError } from './errors.js';
 
 const regexSource = z.string().refine((source) => {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { sleep } from '../util/sleep.js';
 import { PowerMonitorError, type PowerMonitor, type PowerSample } from '../devices/power/power-monitor.js';
-import { defineStep, type Measurement } from './step.js';
+import { defineStep } from './step.js';
+import { type Measurement } from '../core/record.js';
 import { StepError } from './errors.js';
 
 const measurementPrefix = z.string().regex(/^[a-z][a-z0-9_]*$/, 'lower-case letters, digits and _ (a measurement name prefix)');

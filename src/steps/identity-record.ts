@@ -1,5 +1,5 @@
 import { crc32 } from '../util/crc32.js';
-import type { UnitIdentity } from './step.js';
+import { formatMac, parseMac, type UnitIdentity } from '../core/identity.js';
 
 /**
  * The identity record written into the DUT's flash (64 bytes, a multiple of the STM32F1's
@@ -37,14 +37,4 @@ export function decodeIdentity(bytes: Uint8Array): UnitIdentity | undefined {
   const length = b[5]!;
   if (length === 0 || length > 48) return undefined;
   return { serial: b.toString('ascii', 12, 12 + length), mac: formatMac(b.subarray(6, 12)) };
-}
-
-export function parseMac(mac: string): Uint8Array {
-  const parts = mac.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new RangeError(`MAC "${mac}" is not of the form 02:00:00:00:00:01`);
-  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
-}
-
-export function formatMac(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LightSensorError, type LightReading } from '../devices/light/light-sensor.js';
-import { defineStep, type Measurement } from './step.js';
+import { defineStep } from './step.js';
+import { type Measurement } from '../core/record.js';
 import { StepError } from './errors.js';
 
 export const ledParams = z.strictObject({

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ProbeError, type FlashSector, type ProbeEvent, type ProbeSession } from '../devices/probe/probe.js';
-import type { ImageRegion } from '../media/image.js';
+import type { ImageRegion } from '../core/image.js';
 import { StepError } from './errors.js';
 import { defineStep, type StepContext } from './step.js';
 
@@ -12,9 +12,8 @@ import { defineStep, type StepContext } from './step.js';
  * The unit's probe session, shared by every flashing step of the cycle (program, identity, lock):
  * opened on first use, closed at the cycle's teardown.
  */
-export async function probeSession(ctx: StepContext<unknown>): Promise<ProbeSession> {
+export async function probeSession(ctx: StepContext<unknown, 'probe'>): Promise<ProbeSession> {
   const probe = ctx.devices.probe;
-  if (!probe) throw new StepError('DEVICE_MISSING', `step ${ctx.step.name} needs a debug probe, and none is configured`);
   try {
     return await ctx.cycle.acquire('openocd', () => probe.open({ signal: ctx.signal }), (session) => session.close());
   } catch (error) {
@@ -191,7 +190,7 @@ async function chunkFiles(region: ImageRegion, scratch: Scratch): Promise<{ file
   return out;
 }
 
-function selectRegions(ctx: StepContext<ProgramParams>): ImageRegion[] {
+function selectRegions(ctx: StepContext<ProgramParams, 'probe'>): ImageRegion[] {
   const image = ctx.image;
   if (!image) throw new StepError('NO_IMAGE', 'no active image to program');
   const names = ctx.params.regions;

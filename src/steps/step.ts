@@ -1,17 +1,11 @@
 import type { z } from 'zod';
-import type { DigitalOutput } from '../devices/gpio/gpio.js';
 import type { PowerMonitor } from '../devices/power/power-monitor.js';
 import type { LightSensor } from '../devices/light/light-sensor.js';
 import type { DutConsole } from '../devices/console/dut-console.js';
 import type { DebugProbe } from '../devices/probe/probe.js';
-import type { ActiveImage } from '../media/image.js';
-
-/** A value a step measured. The plan declares its unit and limits; the runner judges it. */
-export interface Measurement {
-  name: string;
-  value: number | string | boolean;
-  unit?: string;
-}
+import type { ActiveImage } from '../core/image.js';
+import type { IdentityProvider, UnitIdentity } from '../core/identity.js';
+import type { Measurement } from '../core/record.js';
 
 export interface StepOutput {
   measurements?: Measurement[];
@@ -21,27 +15,28 @@ export interface StepOutput {
   flashed?: boolean;
 }
 
-/** The devices of the station; a step gets the ones it declares in `needs`. */
+/**
+ * The DUT's supply as a step sees it. The station hands out one per cycle: switching on is
+ * refused (StepError INTERLOCK) unless the lid is closed and the cycle is still live, so no step
+ * can power a unit the operator can reach. Switching off always works.
+ */
+export interface DutPower {
+  set(on: boolean): Promise<void>;
+}
+
+/** The devices of the station. */
 export interface Devices {
-  dutPower: DigitalOutput;
+  dutPower: DutPower;
   powerMonitor?: PowerMonitor;
   lightSensors: ReadonlyMap<string, LightSensor>;
   console?: DutConsole;
   probe?: DebugProbe;
 }
 
-export type DeviceName = 'powerMonitor' | 'lightSensors' | 'console' | 'probe';
+export type DeviceName = keyof Devices;
 
-/** The unit's identity; the provider reserves numbers (a ledger in production). */
-export interface UnitIdentity {
-  serial: string;
-  /** "02:00:00:00:00:01" */
-  mac: string;
-}
-
-export interface IdentityProvider {
-  allocate(): Promise<UnitIdentity>;
-}
+/** What a step gets: exactly the devices it declares in `needs`, each present (the runner checks before it runs the step). */
+export type StepDevices<N extends DeviceName> = { readonly [K in N]-?: NonNullable<Devices[K]> };
 
 /** Per-cycle resources (the openocd session): created on first use, disposed at teardown. */
 export interface CycleResources {
@@ -49,12 +44,12 @@ export interface CycleResources {
 }
 
 /** What a running step sees. */
-export interface StepContext<P> {
+export interface StepContext<P, N extends DeviceName = DeviceName> {
   step: { name: string; kind: string; timeoutMs: number };
   params: P;
   /** Fires on ABORT, lid open or the step's timeout; a step must stop promptly when it fires. */
   signal: AbortSignal;
-  devices: Devices;
+  devices: StepDevices<N>;
   image: ActiveImage | undefined;
   /** The unit being tested: identity is filled by the identity step and kept for the record. */
   unit: { identity?: UnitIdentity };
@@ -66,20 +61,20 @@ export interface StepContext<P> {
 }
 
 /** One kind of step (program, identity, current, ...). Params are validated at plan load. */
-export interface StepKind<P = unknown> {
+export interface StepKind<P = unknown, N extends DeviceName = DeviceName> {
   kind: string;
   description: string;
   params: z.ZodType<P>;
-  needs: readonly DeviceName[];
-  run(ctx: StepContext<P>): Promise<StepOutput>;
+  needs: readonly N[];
+  run(ctx: StepContext<P, N>): Promise<StepOutput>;
 }
 
-export function defineStep<S extends z.ZodType>(step: {
+export function defineStep<S extends z.ZodType, const N extends DeviceName = never>(step: {
   kind: string;
   description: string;
   params: S;
-  needs: readonly DeviceName[];
-  run(ctx: StepContext<z.output<S>>): Promise<StepOutput>;
-}): StepKind<z.output<S>> {
-  return step as StepKind<z.output<S>>;
+  needs: readonly N[];
+  run(ctx: StepContext<z.output<S>, N>): Promise<StepOutput>;
+}): StepKind<z.output<S>, N> {
+  return step as StepKind<z.output<S>, N>;
 }

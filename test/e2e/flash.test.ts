@@ -2,17 +2,19 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OpenocdProbe, openocdProbe, type OpenocdProcessInfo } from '../../src/devices/probe/openocd.js';
 import type { ProbeDeadlines } from '../../src/devices/probe/probe-config.js';
+import { probeSchema } from '../../src/config/station.js';
 import type { DebugProbe } from '../../src/devices/probe/probe.js';
 import { buildSimFirmware } from '../../src/sim/firmware-image.js';
 import { simDutOpenocdArgs } from '../../src/sim/dut/openocd-config.js';
 import { RemoteBitbangServer } from '../../src/sim/dut/remote-bitbang.js';
 import { SimStm32 } from '../../src/sim/dut/stm32f1.js';
-import { StepError, type ReasonCode } from '../../src/steps/errors.js';
+import { StepError } from '../../src/steps/errors.js';
+import type { ReasonCode } from '../../src/core/reasons.js';
 import { decodeIdentity, encodeIdentity } from '../../src/steps/identity-record.js';
 import { identityStep } from '../../src/steps/identity.js';
 import { lockStep } from '../../src/steps/lock.js';
 import { programStep } from '../../src/steps/program.js';
-import type { ActiveImage } from '../../src/media/image.js';
+import type { ActiveImage } from '../../src/core/image.js';
 import { CountingIdentity, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
 
 // The real openocd 0.12 against the simulated STM32F103 over remote_bitbang. The sim writes flash
@@ -24,14 +26,14 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function jig(options: { deadlines?: ProbeDeadlines; viaSettings?: boolean } = {}) {
+async function jig(options: { deadlines?: Partial<ProbeDeadlines>; viaSettings?: boolean } = {}) {
   const chip = new SimStm32();
   const server = new RemoteBitbangServer(chip);
   const { port } = await server.listen({ port: 0 });
   const processes: OpenocdProcessInfo[] = [];
   const onProcess = (p: OpenocdProcessInfo): void => void processes.push(p);
   const probe: DebugProbe = options.viaSettings
-    ? openocdProbe({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', port: port!, workAreaSize: 0, deadlines: options.deadlines ?? {} }, { onProcess })
+    ? openocdProbe(probeSchema.parse({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', remote_bitbang: { port: port! }, work_area_size: 0 }), { onProcess })
     : new OpenocdProbe({ args: simDutOpenocdArgs({ port: port! }), family: 'stm32f1x', deadlines: options.deadlines ?? {}, onProcess });
   const cycle = new TestCycle();
   cleanups.push(async () => {
@@ -142,7 +144,7 @@ describe('flashing the simulated STM32F103 with openocd 0.12', () => {
 
   it('gives PROBE_NOT_FOUND when nothing listens on the adapter socket', async () => {
     const port = await closedPort();
-    const probe = openocdProbe({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', port, workAreaSize: 0 });
+    const probe = openocdProbe(probeSchema.parse({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', remote_bitbang: { port }, work_area_size: 0 }));
     const img = await image(1024);
     const cycle = new TestCycle();
     cleanups.push(() => cycle.teardown());

@@ -6,28 +6,33 @@ import { fileURLToPath } from 'node:url';
 import { prepareWorkspace, type SimWorkspace } from '../../src/sim/workspace.js';
 import { VirtualJig, SIM_FAULTS, type SimFault } from '../../src/sim/jig.js';
 import { startApp } from '../../src/app.js';
-import { insertStick, pullStick } from '../../src/media/stick.sim.js';
+import { insertStick, pullStick } from '../../src/sim/stick.js';
 import { oneCycle } from '../../src/sim/run.js';
+import { SIM_FAULT_NAMES } from '../../src/cli/sim-faults.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../jig-config/', import.meta.url));
 
-/** Every fault `pijig sim --fault` offers gives a FAIL of its own kind, at the step that should catch it. */
-const EXPECTED: Record<SimFault, [step: string, reason: string, message: RegExp]> = {
-  'stuck-bit': ['program', 'VERIFY_FAILED', /0x08000100 \(read 0x58, expected 0x50\)/],
-  'silent-target': ['program', 'PROBE_TIMEOUT', /openocd killed/],
-  'drop-connection': ['program', 'CONNECTION_LOST', /SIGABRT/],
-  'dead-chain': ['program', 'TARGET_NOT_RESPONDING', /scan chain interrogation failed/],
-  'no-target': ['program', 'PROBE_NOT_FOUND', /Failed to connect/],
-  'locked-chip': ['program', 'FLASH_PROTECTED', /device protected/],
-  'lock-ineffective': ['lock', 'LOCK_NOT_PROVEN', /read protection off/],
-  overcurrent: ['boot current', 'LIMIT_HIGH', /run_mean_ma = 1[45]\d(\.\d+)? mA > max 50 mA/],
-  undercurrent: ['boot current', 'LIMIT_LOW', /run_mean_ma = (9|1[01])(\.\d+)? mA < min 20 mA/],
-  'dark-led': ['status led', 'LED_STATE', /expected blink, seen off/],
-  'wrong-colour': ['power led', 'LIMIT_MISMATCH', /power_colour = "amber", expected "green"/],
-  'console-mute': ['firmware version', 'CONSOLE_TIMEOUT', /no line matching/],
-  'wrong-version': ['firmware version', 'LIMIT_MISMATCH', /fw = "0\.9\.9", expected "1\.3\.0"/],
-  'wrong-serial': ['identity readback', 'LIMIT_MISMATCH', /sn = "XX999999", expected "WG\d{6}"/],
-  'no-power-monitor': ['boot current', 'I2C_ERROR', /0x40.*no acknowledge/],
+/**
+ * Every fault `pijig sim --fault` offers ends the unit with a result and a reason of its own kind,
+ * at the step that should catch it: FAIL when the unit is judged bad, ERROR when the jig (probe,
+ * adapter, its I2C device) could not judge it.
+ */
+const EXPECTED: Record<SimFault, [step: string, reason: string, message: RegExp, result: 'FAIL' | 'ERROR']> = {
+  'stuck-bit': ['program', 'VERIFY_FAILED', /0x08000100 \(read 0x58, expected 0x50\)/, 'FAIL'],
+  'silent-target': ['program', 'PROBE_TIMEOUT', /openocd killed/, 'ERROR'],
+  'drop-connection': ['program', 'CONNECTION_LOST', /SIGABRT/, 'ERROR'],
+  'dead-chain': ['program', 'TARGET_NOT_RESPONDING', /scan chain interrogation failed/, 'FAIL'],
+  'no-target': ['program', 'PROBE_NOT_FOUND', /Failed to connect/, 'ERROR'],
+  'locked-chip': ['program', 'FLASH_PROTECTED', /device protected/, 'FAIL'],
+  'lock-ineffective': ['lock', 'LOCK_NOT_PROVEN', /read protection off/, 'FAIL'],
+  overcurrent: ['boot current', 'LIMIT_HIGH', /run_mean_ma = 1[45]\d(\.\d+)? mA > max 50 mA/, 'FAIL'],
+  undercurrent: ['boot current', 'LIMIT_LOW', /run_mean_ma = (9|1[01])(\.\d+)? mA < min 20 mA/, 'FAIL'],
+  'dark-led': ['status led', 'LED_STATE', /expected blink, seen off/, 'FAIL'],
+  'wrong-colour': ['power led', 'LIMIT_MISMATCH', /power_colour = "amber", expected "green"/, 'FAIL'],
+  'console-mute': ['firmware version', 'CONSOLE_TIMEOUT', /no line matching/, 'FAIL'],
+  'wrong-version': ['firmware version', 'LIMIT_MISMATCH', /fw = "0\.9\.9", expected "1\.3\.0"/, 'FAIL'],
+  'wrong-serial': ['identity readback', 'LIMIT_MISMATCH', /sn = "XX999999", expected "WG\d{6}"/, 'FAIL'],
+  'no-power-monitor': ['boot current', 'I2C_ERROR', /0x40.*no acknowledge/, 'ERROR'],
 };
 
 describe('pijig sim faults', () => {
@@ -57,15 +62,21 @@ describe('pijig sim faults', () => {
     expect(Object.keys(EXPECTED).sort()).toEqual(Object.keys(SIM_FAULTS).sort());
   });
 
-  for (const [fault, [step, reason, message]] of Object.entries(EXPECTED) as [SimFault, (typeof EXPECTED)[SimFault]][]) {
-    it(`${fault}: FAIL at "${step}" with ${reason}`, async () => {
+  it('pijig --help names every fault without loading the simulator', () => {
+    expect([...SIM_FAULT_NAMES].sort()).toEqual(Object.keys(SIM_FAULTS).sort());
+  });
+
+  for (const [fault, [step, reason, message, result]] of Object.entries(EXPECTED) as [SimFault, (typeof EXPECTED)[SimFault]][]) {
+    it(`${fault}: ${result} at "${step}" with ${reason}`, async () => {
       const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, faults: [fault] });
       const app = await startApp(ws.config, jig.hardware(), { log: () => {} });
       try {
         const record = await oneCycle(jig, app);
-        expect(record).toMatchObject({ result: 'FAIL', failedStep: step, reason });
+        expect(record).toMatchObject({ result, failedStep: step, reason });
         expect(record!.message).toMatch(message);
-        expect(app.station.screen).toMatchObject({ kind: 'fail', step, reason });
+        expect(app.panel.screen).toMatchObject({ kind: 'fail', step, reason });
+        expect((app.panel.screen as { error?: boolean }).error).toBe(result === 'ERROR' ? true : undefined);
+        expect(app.station.state).toBe(result === 'FAIL' ? 'fail' : 'unit_error');
         expect(jig.outputs().dutPower).toBe(false);
       } finally {
         await app.stop();

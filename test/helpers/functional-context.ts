@@ -1,5 +1,7 @@
-import type { Devices, StepContext, StepKind, StepOutput, UnitIdentity } from '../../src/steps/step.js';
-import type { ActiveImage } from '../../src/media/image.js';
+import { declared } from './step-context.js';
+import type { Devices, StepContext, StepKind, StepOutput } from '../../src/steps/step.js';
+import type { UnitIdentity } from '../../src/core/identity.js';
+import type { ActiveImage } from '../../src/core/image.js';
 import type { DigitalOutput } from '../../src/devices/gpio/gpio.js';
 import { buildSimFirmware } from '../../src/sim/firmware-image.js';
 import { encodeIdentity } from '../../src/steps/identity-record.js';
@@ -47,7 +49,8 @@ export function functionalContext<P>(step: StepKind<P>, rawParams: unknown, opti
     step: { name: step.kind, kind: step.kind, timeoutMs: options.timeoutMs ?? 10_000 },
     params: step.params.parse(rawParams),
     signal: options.signal ?? new AbortController().signal,
-    devices: { dutPower: new RecordingOutput('dut-power'), lightSensors: new Map(), ...options.devices },
+    // like the runner: the step sees only the devices it declares
+    devices: declared(step, { dutPower: new RecordingOutput('dut-power'), lightSensors: new Map(), ...options.devices }),
     image,
     unit: { identity: options.identity },
     identity: { allocate: async () => options.identity ?? { serial: 'SN000001', mac: '02:00:00:00:00:01' } },

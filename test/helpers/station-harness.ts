@@ -6,15 +6,19 @@ import { SimGpioChip } from '../../src/devices/gpio/gpio.sim.js';
 import { Journal } from '../../src/records/journal.js';
 import { StationState } from '../../src/records/state.js';
 import { Station, type Job } from '../../src/station/station.js';
+import { OperatorPanel } from '../../src/operator/panel.js';
 import type { StationState as State } from '../../src/station/machine.js';
-import type { Screen } from '../../src/devices/display/screens.js';
-import type { Devices } from '../../src/steps/step.js';
+import type { Screen } from '../../src/operator/screens.js';
 
 export const LINES = { start: 17, abort: 27, lid: 22, power: 5, green: 6, red: 13, amber: 19, buzzer: 26 } as const;
 export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
 
-/** A station on the simulated GPIO chip, with a real journal and state in a temp dir. Use with fake timers. */
-export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>) {
+/**
+ * A station and its operator panel on the simulated GPIO chip, with a real journal and state in a
+ * temp dir. The job comes from `provider` (default: `job` with a counting identity) as the app
+ * hands it over; a provider that rejects leaves the station with no plan. Use with fake timers.
+ */
+export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined) {
   const dir = await mkdtemp(join(tmpdir(), 'pijig-station-'));
   const chip = new SimGpioChip();
   const start = await chip.input({ name: 'start', line: LINES.start, activeLow: true, debounceMs: DEBOUNCE.start });
@@ -26,23 +30,32 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
   );
   const journal = await Journal.open(join(dir, 'units.jsonl'));
   const state = await StationState.open(dir);
-  const devices: Devices = { dutPower, lightSensors: new Map() };
   let serial = 0;
+  const identity = { allocate: async () => ({ serial: `WG${String(++serial).padStart(6, '0')}`, mac: '02:50:4a:00:00:01' }) };
   const station = new Station({
     stationId: 'test-jig',
     inputs: { start, abort, lidClosed },
-    devices,
-    light: { green: green!, red: red!, amber: amber!, buzzer: buzzer! },
+    dutRelay: dutPower,
+    devices: { lightSensors: new Map() },
     journal,
     state,
-    identity: { allocate: async () => ({ serial: `WG${String(++serial).padStart(6, '0')}`, mac: '02:50:4a:00:00:01' }) },
-    job: provider ?? (async () => ({ image: undefined, ...job })),
+    ...(startGate ? { startGate } : {}),
   });
+  const panel = new OperatorPanel({ station, light: { green: green!, red: red!, amber: amber!, buzzer: buzzer! }, log: () => {} });
   const screens: Screen[] = [];
   const states: string[] = [];
-  station.on('screen', (s) => screens.push(s));
+  panel.on('screen', (s) => screens.push(s));
   station.on('state', (from, to, event) => states.push(`${from}-${event}->${to}`));
+  panel.attach();
   await station.start();
+  const load = async (p: () => Promise<Job> = provider ?? (async () => ({ image: undefined, identity, ...job }))) => {
+    try {
+      station.setJob(await p());
+    } catch (err) {
+      station.jobFailed(err as Error);
+    }
+  };
+  await load();
 
   const records = async () => {
     const out = [];
@@ -70,9 +83,10 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
     );
   const cleanup = async () => {
     await station.stop();
+    panel.detach();
     await journal.close();
     await chip.close();
     await rm(dir, { recursive: true, force: true });
   };
-  return { station, chip, lidClosed, journal, state, dir, screens, states, records, press, lid, until, cleanup, dutPower, light: { green: green!, red: red!, amber: amber! } };
+  return { station, panel, load, chip, lidClosed, journal, state, dir, screens, states, records, press, lid, until, cleanup, dutPower, light: { green: green!, red: red!, amber: amber! } };
 }

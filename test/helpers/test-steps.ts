@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineStep, type StepKind } from '../../src/steps/step.js';
 import { StepError } from '../../src/steps/errors.js';
-import type { Plan, PlanStep } from '../../src/config/plan.js';
+import type { StepPlan as Plan, StepPlanStep as PlanStep } from '../../src/steps/registry.js';
 import { delayStep } from '../../src/steps/delay.js';
 
 /** Step kinds for driving the runner and the station in tests. */
@@ -57,6 +57,17 @@ export const failStep = defineStep({
   },
 });
 
+/** Reports that it wrote the image (the station counts it against the order quantity). */
+export const flashStep = defineStep({
+  kind: 'flash',
+  description: 'pretends to program the DUT',
+  params: z.object({}),
+  needs: [],
+  async run() {
+    return { flashed: true };
+  },
+});
+
 export const needsProbeStep = defineStep({
   kind: 'needs-probe',
   description: 'declares a probe',
@@ -68,7 +79,7 @@ export const needsProbeStep = defineStep({
 });
 
 export const testRegistry: ReadonlyMap<string, StepKind> = new Map(
-  [measureStep, waitStep, stubbornStep, throwStep, failStep, needsProbeStep, delayStep].map((s) => [s.kind, s as StepKind]),
+  [measureStep, waitStep, stubbornStep, throwStep, failStep, flashStep, needsProbeStep, delayStep].map((s) => [s.kind, s as StepKind]),
 );
 
 type StepSpec = { name: string; kind: string; params?: unknown; limits?: PlanStep['limits']; timeout_s?: number; continue_on_fail?: boolean };

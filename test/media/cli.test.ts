@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { registerBundleCommands } from '../../src/cli/bundle.js';
 import { MediaError } from '../../src/media/errors.js';
 import { Importer } from '../../src/media/importer.js';
-import { insertStick } from '../../src/media/stick.sim.js';
+import { insertStick } from '../../src/sim/stick.js';
 import { BundleStore } from '../../src/media/store.js';
 import { PLAN_YAML, stickWith, tempDir } from './helpers.js';
 
@@ -65,7 +65,7 @@ describe('pijig bundle', () => {
     const store = new BundleStore(dataDir);
     const importer = new Importer({
       store,
-      settings: { target: 'stm32f103c8', allowDowngrade: false, maxFileBytes: 1 << 20, publicKeys: [{ name: 'factory-2025', publicKey: await readFile(join(keys, 'factory-2025.pub'), 'utf8') }] },
+      settings: { mount_dir: '/media/pijig', target: 'stm32f103c8', allow_downgrade: false, max_file_mb: 1, public_keys: [{ name: 'factory-2025', public_key: await readFile(join(keys, 'factory-2025.pub'), 'utf8') }] },
       waitUntilIdle: async () => {},
     });
     const mount = join(dir, 'media');

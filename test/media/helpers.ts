@@ -3,8 +3,8 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import type { UnitRecord } from '../../src/records/record.js';
-import type { MediaSettings } from '../../src/media/settings.js';
+import type { UnitRecord } from '../../src/core/record.js';
+import type { MediaConfig } from '../../src/config/station.js';
 import { createBundle, keygen, signBundle, type KeygenResult } from '../../src/media/tooling.js';
 
 const dirs: string[] = [];
@@ -86,13 +86,14 @@ export async function stickWith(bundleDir?: string): Promise<string> {
   return contents;
 }
 
-export function settingsFor(keys: KeygenResult[], over: Partial<MediaSettings> = {}): MediaSettings {
+export function settingsFor(keys: KeygenResult[], over: Partial<MediaConfig> = {}): MediaConfig {
   return {
+    mount_dir: '/media/pijig',
     product: 'blinky',
     target: 'stm32f103c8',
-    allowDowngrade: false,
-    maxFileBytes: 1024 * 1024,
-    publicKeys: keys.map((k) => ({ name: k.name, publicKey: k.publicBase64 })),
+    allow_downgrade: false,
+    max_file_mb: 1,
+    public_keys: keys.map((k) => ({ name: k.name, public_key: k.publicBase64 })),
     ...over,
   };
 }

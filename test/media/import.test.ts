@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMediaError, MediaError, type MediaErrorCode } from '../../src/media/errors.js';
 import { nodeSourceFiles, type SourceFiles } from '../../src/media/files.js';
-import { imageHashOf } from '../../src/media/image.js';
+import { imageHashOf } from '../../src/core/image.js';
 import { Importer, type ImportPhase } from '../../src/media/importer.js';
-import type { MediaSettings } from '../../src/media/settings.js';
+import type { MediaConfig } from '../../src/config/station.js';
 import { signManifest } from '../../src/media/signer.js';
-import { insertStick, pullStick } from '../../src/media/stick.sim.js';
+import { insertStick, pullStick } from '../../src/sim/stick.js';
 import { BundleStore } from '../../src/media/store.js';
 import type { KeygenResult } from '../../src/media/tooling.js';
 import { makeBundle, makeKey, settingsFor, stickWith, tempDir, treeHash } from './helpers.js';
@@ -17,7 +17,7 @@ interface Jig {
   dataDir: string;
   mountDir: string;
   store: BundleStore;
-  importer(over?: Partial<MediaSettings>, files?: SourceFiles): Importer;
+  importer(over?: Partial<MediaConfig>, files?: SourceFiles): Importer;
   /** Insert a stick holding the bundle; returns the stick's root. */
   insert(bundleDir?: string, name?: string): Promise<string>;
 }
@@ -145,7 +145,7 @@ describe('import: hostile and broken bundles are refused and change nothing', ()
   async function expectRefused(
     code: MediaErrorCode,
     damage: (bundleDir: string, ctx: { key: KeygenResult; other: KeygenResult }) => Promise<void>,
-    opts: { settings?: Partial<MediaSettings>; spec?: Parameters<typeof makeBundle>[1]; files?: SourceFiles } = {},
+    opts: { settings?: Partial<MediaConfig>; spec?: Parameters<typeof makeBundle>[1]; files?: SourceFiles } = {},
   ): Promise<MediaError> {
     const key = await makeKey('factory');
     const other = await makeKey('intruder');
@@ -271,7 +271,7 @@ describe('import: hostile and broken bundles are refused and change nothing', ()
   });
 
   it('an oversized file', async () => {
-    const err = await expectRefused('FILE_TOO_LARGE', async () => {}, { spec: { app: Buffer.alloc(300 * 1024, 1) }, settings: { maxFileBytes: 256 * 1024 } });
+    const err = await expectRefused('FILE_TOO_LARGE', async () => {}, { spec: { app: Buffer.alloc(300 * 1024, 1) }, settings: { max_file_mb: 0.25 } });
     expect(err.field).toBe('regions[1].file');
   });
 
@@ -410,7 +410,7 @@ describe('versions and rollback', () => {
     expect(err.code).toBe('DOWNGRADE');
     expect(err.message).toContain('1.3.9 is older than the active 1.4.2');
     expect(await treeHash(j.dataDir)).toBe(before);
-    expect(await j.importer({ allowDowngrade: true }).importFrom(await j.insert(old))).toMatchObject({ status: 'imported', version: '1.3.9', previous: { version: '1.4.2' } });
+    expect(await j.importer({ allow_downgrade: true }).importFrom(await j.insert(old))).toMatchObject({ status: 'imported', version: '1.3.9', previous: { version: '1.4.2' } });
   });
 
   it('compares versions numerically (1.10.0 is newer than 1.9.9)', async () => {
@@ -472,7 +472,7 @@ describe('trusted keys', () => {
     const b = await makeKey('line-b');
     const dataDir = await tempDir();
     const store = new BundleStore(dataDir);
-    const settings = settingsFor([a], { publicKeys: [{ name: 'line-a', publicKey: a.publicBase64 }, { name: 'line-b', publicKey: b.publicPem }] });
+    const settings = settingsFor([a], { public_keys: [{ name: 'line-a', public_key: a.publicBase64 }, { name: 'line-b', public_key: b.publicPem }] });
     const importer = new Importer({ store, settings, waitUntilIdle: async () => {} });
     const mount = await tempDir();
     expect(await importer.importFrom(await insertStick(mount, 'A', await stickWith(await makeBundle(a, { version: '1.0.0' }))))).toMatchObject({ status: 'imported' });
@@ -482,12 +482,12 @@ describe('trusted keys', () => {
 
   it('refuses a station config with a bad public key, naming it', () => {
     const store = new BundleStore('/nonexistent');
-    const settings = settingsFor([], { publicKeys: [{ name: 'typo', publicKey: 'AAAA' }] });
+    const settings = settingsFor([], { public_keys: [{ name: 'typo', public_key: 'AAAA' }] });
     expect(() => new Importer({ store, settings, waitUntilIdle: async () => {} })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
     try {
       new Importer({ store, settings, waitUntilIdle: async () => {} });
     } catch (e) {
-      expect(isMediaError(e, 'KEY_INVALID') && e.message).toContain('publicKeys[0]');
+      expect(isMediaError(e, 'KEY_INVALID') && e.message).toContain('media.public_keys[0]');
     }
   });
 });

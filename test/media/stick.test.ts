@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StickWatcher, type Stick } from '../../src/media/stick.js';
-import { insertStick, pullStick } from '../../src/media/stick.sim.js';
+import { insertStick, pullStick } from '../../src/sim/stick.js';
 import { stickWith, tempDir } from './helpers.js';
 
 afterEach(() => {

@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Importer } from '../../src/media/importer.js';
-import { LogSync } from '../../src/media/log-sync.js';
-import type { MessageScreen } from '../../src/media/messages.js';
+import { LogSync } from '../../src/outputs/stick-logs.js';
+import { followMedia, type MessageScreen } from '../../src/operator/messages.js';
 import { StickWatcher } from '../../src/media/stick.js';
-import { insertStick, pullStick } from '../../src/media/stick.sim.js';
+import { insertStick, pullStick } from '../../src/sim/stick.js';
 import { BundleStore } from '../../src/media/store.js';
 import { UsbMedia, type StickOutcome } from '../../src/media/usb.js';
 import { csvHeader } from '../../src/records/export.js';
@@ -28,7 +28,7 @@ describe('the USB stick, end to end', () => {
       logSync: new LogSync({ journal, stationId: 'st-01' }),
     });
     const messages: MessageScreen[] = [];
-    usb.on('message', (m) => messages.push(m));
+    followMedia(usb, (m) => messages.push(m));
     const done = () => new Promise<StickOutcome>((resolve) => {
       const off = usb.on('done', (o) => {
         off();
@@ -109,7 +109,7 @@ describe('the USB stick, end to end', () => {
     });
     const root = await insertStick(mountDir, 'X', await stickWith(await makeBundle(stranger)));
     const messages: MessageScreen[] = [];
-    usb.on('message', (m) => messages.push(m));
+    followMedia(usb, (m) => messages.push(m));
     const outcome = await usb.handle({ name: 'X', root });
     expect(outcome.import).toMatchObject({ ok: false, error: { code: 'UNKNOWN_KEY' } });
     expect(outcome.sync).toMatchObject({ ok: true, result: { appended: 1 } });

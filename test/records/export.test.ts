@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { csvField, csvHeader, exportUnits, toCsv, unitCsvLine } from '../../src/records/export.js';
-import type { UnitRecord } from '../../src/records/record.js';
+import type { UnitRecord } from '../../src/core/record.js';
 
 const record = (over: Partial<UnitRecord> = {}): UnitRecord => ({
   seq: 7,

@@ -3,7 +3,7 @@ import { mkdtemp, rm, appendFile, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Journal } from '../../src/records/journal.js';
-import type { UnitRecord } from '../../src/records/record.js';
+import type { UnitRecord } from '../../src/core/record.js';
 
 let dir: string;
 beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'pijig-journal-'))));

@@ -3,7 +3,7 @@ import { runPlan, CycleScope } from '../../src/station/runner.js';
 import type { Devices } from '../../src/steps/step.js';
 import { planOf } from '../helpers/test-steps.js';
 
-const devices: Devices = { dutPower: { name: 'dut_power', active: false, set: async () => {} }, lightSensors: new Map() };
+const devices: Devices = { dutPower: { set: async () => {} }, lightSensors: new Map() };
 const identity = { allocate: async () => ({ serial: 'WG000001', mac: '02:50:4a:00:00:01' }) };
 const image = { bundleId: 'b1', product: 'widget', version: '1.4.2', target: 'stm32f103c8', regions: [], imageHash: 'abc' };
 const deps = { devices, identity, image };
@@ -26,20 +26,48 @@ describe('plan runner', () => {
   });
 
   it.each([
-    [{ current_ma: 52.1 }, { min: 10, max: 40, unit: 'mA' }, 'LIMIT_HIGH', 'current_ma = 52.1 mA > max 40 mA'],
-    [{ current_ma: 2 }, { min: 10, max: 40, unit: 'mA' }, 'LIMIT_LOW', 'current_ma = 2 mA < min 10 mA'],
-    [{ current_ma: 'n/a' }, { min: 10 }, 'LIMIT_MISMATCH', 'current_ma = "n/a" is not a number'],
-    [{ fw: '1.4.1' }, { equals: '${image.version}' }, 'LIMIT_MISMATCH', 'fw = "1.4.1", expected "1.4.2"'],
-    [{ other: 1 }, { min: 1 }, 'MEASUREMENT_MISSING', 'the step produced no measurement "current_ma"'],
-  ])('fails %j against %j with %s', async (values, limit, reason, message) => {
+    [{ current_ma: 52.1 }, { min: 10, max: 40, unit: 'mA' }, 'LIMIT_HIGH', 'current_ma = 52.1 mA > max 40 mA', 'FAIL'],
+    [{ current_ma: 2 }, { min: 10, max: 40, unit: 'mA' }, 'LIMIT_LOW', 'current_ma = 2 mA < min 10 mA', 'FAIL'],
+    [{ current_ma: 'n/a' }, { min: 10 }, 'LIMIT_MISMATCH', 'current_ma = "n/a" is not a number', 'FAIL'],
+    [{ fw: '1.4.1' }, { equals: '${image.version}' }, 'LIMIT_MISMATCH', 'fw = "1.4.1", expected "1.4.2"', 'FAIL'],
+    // the plan asks for what the step does not give: the jig cannot judge the unit
+    [{ other: 1 }, { min: 1 }, 'MEASUREMENT_MISSING', 'the step produced no measurement "current_ma"', 'ERROR'],
+  ])('judges %j against %j as %s (%s)', async (values, limit, reason, message, result) => {
     const name = Object.keys(values)[0] === 'other' ? 'current_ma' : Object.keys(values)[0]!;
     const plan = planOf([
       { name: 'check', kind: 'measure', params: { values }, limits: { [name]: limit } },
       { name: 'after', kind: 'measure', params: { values: {} } },
     ]);
     const out = await runPlan(plan, deps, new AbortController().signal);
-    expect(out).toMatchObject({ result: 'FAIL', failedStep: 'check', reason, message });
+    expect(out).toMatchObject({ result, failedStep: 'check', reason, message });
+    expect(out.steps[0]!.outcome).toBe(result === 'FAIL' ? 'fail' : 'error');
     expect(out.steps.map((s) => s.name)).toEqual(['check']); // stops at the first failure
+  });
+
+  it.each([
+    ['VERIFY_FAILED', 'FAIL'],
+    ['LOCK_NOT_PROVEN', 'FAIL'],
+    ['CONSOLE_TIMEOUT', 'FAIL'],
+    ['PROBE_NOT_FOUND', 'ERROR'],
+    ['PROBE_TIMEOUT', 'ERROR'],
+    ['CONNECTION_LOST', 'ERROR'],
+    ['I2C_ERROR', 'ERROR'],
+  ])('a step failing with %s gives %s', async (code, result) => {
+    const out = await runPlan(planOf([{ name: 'x', kind: 'fail', params: { code } }]), deps, new AbortController().signal);
+    expect(out).toMatchObject({ result, reason: code, failedStep: 'x' });
+  });
+
+  it('a FAIL outranks an ERROR: a unit judged bad is a reject whatever else happened', async () => {
+    const plan = planOf([
+      { name: 'probe hiccup', kind: 'fail', params: { code: 'CONNECTION_LOST' }, continue_on_fail: true },
+      { name: 'current', kind: 'measure', params: { values: { x: 5 } }, limits: { x: { max: 1 } } },
+    ]);
+    const out = await runPlan(plan, deps, new AbortController().signal);
+    expect(out.steps.map((s) => [s.name, s.outcome])).toEqual([
+      ['probe hiccup', 'error'],
+      ['current', 'fail'],
+    ]);
+    expect(out).toMatchObject({ result: 'FAIL', failedStep: 'current', reason: 'LIMIT_HIGH' });
   });
 
   it('goes on after a continue_on_fail step but still fails the unit, naming the first failure', async () => {
@@ -56,19 +84,19 @@ describe('plan runner', () => {
     expect(out).toMatchObject({ result: 'FAIL', failedStep: 'a', reason: 'LIMIT_HIGH' });
   });
 
-  it('turns a step that throws into a FAIL with a reason code, and always runs teardown', async () => {
+  it('turns a step that throws into an ERROR (the jig could not judge the unit) with a reason code, and always runs teardown', async () => {
     const plan = planOf([{ name: 'explode', kind: 'throw', params: { message: 'cannot read properties of undefined' } }], [{ name: 'cleanup', kind: 'measure', params: { values: { done: true } } }]);
     const out = await runPlan(plan, deps, new AbortController().signal);
-    expect(out).toMatchObject({ result: 'FAIL', failedStep: 'explode', reason: 'STEP_EXCEPTION', message: 'cannot read properties of undefined' });
+    expect(out).toMatchObject({ result: 'ERROR', failedStep: 'explode', reason: 'STEP_EXCEPTION', message: 'cannot read properties of undefined' });
     expect(out.steps.map((s) => [s.name, s.outcome])).toEqual([
       ['explode', 'error'],
       ['cleanup', 'pass'],
     ]);
   });
 
-  it('fails a step that needs a device the station lacks, without running it', async () => {
+  it('gives ERROR for a step that needs a device the station lacks, without running it', async () => {
     const out = await runPlan(planOf([{ name: 'flash', kind: 'needs-probe' }]), deps, new AbortController().signal);
-    expect(out).toMatchObject({ result: 'FAIL', reason: 'DEVICE_MISSING' });
+    expect(out).toMatchObject({ result: 'ERROR', reason: 'DEVICE_MISSING' });
     expect(out.message).toMatch(/needs probe/);
   });
 
@@ -81,7 +109,7 @@ describe('plan runner', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(settled).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
-    expect(await run).toMatchObject({ result: 'FAIL', failedStep: 'hang', reason: 'STEP_TIMEOUT', message: 'no result within 5 s' });
+    expect(await run).toMatchObject({ result: 'ERROR', failedStep: 'hang', reason: 'STEP_TIMEOUT', message: 'no result within 5 s' });
   });
 
   it('aborts the running step, skips the rest and the teardown, and disposes cycle resources', async () => {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeStation, LINES, DEBOUNCE } from '../helpers/station-harness.js';
 import { planOf } from '../helpers/test-steps.js';
-import type { Plan } from '../../src/config/plan.js';
+import { toCsv } from '../../src/records/export.js';
+import type { StepPlan as Plan } from '../../src/steps/registry.js';
 
 type Harness = Awaited<ReturnType<typeof makeStation>>;
 let h: Harness | undefined;
@@ -57,7 +58,7 @@ describe('station: a full cycle', () => {
   it('runs a unit to PASS, journals it before showing PASS, and holds the result until the lid opens', async () => {
     const s = await started(passPlan());
     const journalAtPassScreen: number[] = [];
-    s.station.on('screen', (screen) => {
+    s.panel.on('screen', (screen) => {
       if (screen.kind === 'pass') journalAtPassScreen.push(readFileSync(join(s.dir, 'units.jsonl'), 'utf8').split('\n').filter(Boolean).length);
     });
     await s.lid(true);
@@ -78,21 +79,41 @@ describe('station: a full cycle', () => {
     expect(s.states).toEqual(['idle-devices_ok->ready', 'ready-lid_close->ready', 'ready-start->running', 'running-cycle_pass->pass', 'pass-lid_open->ready']);
   });
 
-  it('shows FAIL with the step and reason and keeps serving after a step throws', async () => {
+  it('shows ERROR with the step and reason and keeps serving after a step throws', async () => {
     const s = await started(planOf([{ name: 'console', kind: 'throw', params: { message: 'undefined is not a function' } }]));
     await s.lid(true);
     await s.press('start');
-    await s.until('fail');
-    expect(s.screens.at(-1)).toMatchObject({ kind: 'fail', step: 'console', reason: 'STEP_EXCEPTION' });
+    await s.until('unit_error');
+    expect(s.screens.at(-1)).toMatchObject({ kind: 'fail', error: true, step: 'console', reason: 'STEP_EXCEPTION' });
     expect(s.light.red.active).toBe(true);
+    expect(s.light.amber.active).toBe(true); // ERROR: red and amber, the jig needs attention
     await s.lid(false);
     await s.lid(true);
     await s.press('start');
-    await s.until('fail');
+    await s.until('unit_error');
     expect((await s.records()).map((r) => [r.seq, r.result, r.reason])).toEqual([
-      [1, 'FAIL', 'STEP_EXCEPTION'],
-      [2, 'FAIL', 'STEP_EXCEPTION'],
+      [1, 'ERROR', 'STEP_EXCEPTION'],
+      [2, 'ERROR', 'STEP_EXCEPTION'],
     ]);
+    await s.lid(false);
+    expect(s.screens.at(-1)).toMatchObject({ kind: 'ready', pass: 0, fail: 0, error: 2 });
+    // the CSV carries the difference too
+    const csv = (await toCsv(await s.records())).split('\r\n');
+    expect(csv[1]).toMatch(/^1,test-jig,,,,,,ERROR,console,STEP_EXCEPTION,/);
+    expect(s.state.data.counts).toMatchObject({ PASS: 0, FAIL: 0, ERROR: 2 });
+  });
+
+  it('shows FAIL (a reject) for a unit judged bad, and counts it apart from ERROR', async () => {
+    const s = await started(planOf([{ name: 'verify', kind: 'fail', params: { code: 'VERIFY_FAILED' } }]));
+    await s.lid(true);
+    await s.press('start');
+    await s.until('fail');
+    expect(s.screens.at(-1)).toEqual({ kind: 'fail', step: 'verify', reason: 'VERIFY_FAILED', detail: 'failed with VERIFY_FAILED' });
+    expect(s.light.red.active).toBe(true);
+    expect(s.light.amber.active).toBe(false);
+    await s.lid(false);
+    expect(s.screens.at(-1)).toMatchObject({ kind: 'ready', pass: 0, fail: 1 });
+    expect((await s.records())[0]).toMatchObject({ result: 'FAIL', reason: 'VERIFY_FAILED' });
   });
 
   it('shows the running step with progress on the OLED', async () => {
@@ -202,5 +223,100 @@ describe('station: faults', () => {
     await h.press('start');
     expect(h.station.state).toBe('error');
     expect(h.chip.level(LINES.power)).toBe(false);
+  });
+});
+
+describe('station: what holds START back', () => {
+  const image = { bundleId: 'b'.repeat(64), product: 'widget', version: '1.4.2', target: 'stm32f103c8', regions: [], imageHash: 'f'.repeat(64) };
+
+  it('ORDER COMPLETE: once the image has been flashed the order quantity of times, START flashes no more', async () => {
+    h = await makeStation({ plan: planOf([{ name: 'program', kind: 'flash' }]), image, orderQuantity: 2 });
+    const s = h;
+    for (let i = 0; i < 2; i++) {
+      await s.lid(true);
+      await s.press('start');
+      await s.until('pass');
+      await s.lid(false);
+    }
+    expect(s.state.data.flashes[image.imageHash]).toBe(2);
+    await s.lid(true);
+    await s.press('start');
+    expect(s.station.state).toBe('ready');
+    expect(s.screens.at(-1)).toEqual({ kind: 'fault', title: 'ORDER COMPLETE', lines: ['2 of 2 units', 'flashed with this image', 'load a new bundle'] });
+    expect(s.chip.level(LINES.power)).toBe(false);
+    expect(await s.records()).toHaveLength(2);
+    expect(s.station.status().job).toMatchObject({ orderQuantity: 2, flashed: 2, version: '1.4.2' });
+  });
+
+  it('IMPORTING IMAGE: START waits while a bundle is being imported, and works once it is done', async () => {
+    let importing = true;
+    h = await makeStation({ plan: passPlan() }, undefined, () => (importing ? 'IMPORTING IMAGE' : undefined));
+    const s = h;
+    await s.lid(true);
+    await s.press('start');
+    expect(s.station.state).toBe('ready');
+    expect(s.screens.at(-1)).toEqual({ kind: 'message', title: 'IMPORTING IMAGE', lines: ['START again when done'], icon: 'wait' });
+    expect(s.chip.level(LINES.power)).toBe(false);
+    expect(await s.records()).toHaveLength(0);
+    importing = false;
+    await s.press('start');
+    await s.until('pass');
+    expect(await s.records()).toHaveLength(1);
+  });
+
+  it('a new job while the station waits shows its version; a failing one puts NO TEST PLAN up until a good one comes', async () => {
+    h = await makeStation({ plan: passPlan() });
+    const s = h;
+    await s.load(async () => ({ plan: passPlan(), image, identity: { allocate: async () => ({ serial: 'X', mac: '02:00:00:00:00:01' }) } }));
+    expect(s.screens.at(-1)).toMatchObject({ kind: 'ready', version: '1.4.2' });
+    await s.load(() => Promise.reject(new Error('plan.yaml:3: steps: a plan needs at least one step')));
+    expect(s.station.state).toBe('error');
+    expect(s.screens.at(-1)).toEqual({ kind: 'fault', title: 'NO TEST PLAN', lines: ['plan.yaml:3: steps: a plan needs at least one step'] });
+    await s.load();
+    expect(s.station.state).toBe('ready');
+  });
+});
+
+describe('the interlock as a structure', () => {
+  it('a step cannot switch the DUT on once the lid is open or the cycle is over (INTERLOCK)', async () => {
+    const { Interlock } = await import('../../src/station/interlock.js');
+    h = await makeStation({ plan: passPlan() });
+    const s = h;
+    const interlock = new Interlock(s.dutPower, s.lidClosed, () => {});
+    const cycle = new AbortController();
+    await expect(interlock.forCycle(cycle.signal).set(true)).rejects.toMatchObject({ code: 'INTERLOCK', message: 'DUT power refused: the lid is open' });
+    expect(s.chip.level(LINES.power)).toBe(false);
+    await s.lid(true);
+    const power = interlock.forCycle(cycle.signal);
+    await power.set(true);
+    expect(s.chip.level(LINES.power)).toBe(true);
+    await power.set(false);
+    cycle.abort('ABORT pressed');
+    await expect(power.set(true)).rejects.toMatchObject({ code: 'INTERLOCK', message: 'DUT power refused: the cycle was cancelled' });
+    const next = interlock.forCycle(new AbortController().signal);
+    next.end();
+    await expect(next.set(true)).rejects.toMatchObject({ code: 'INTERLOCK', message: 'DUT power refused: the cycle has ended' });
+    expect(s.chip.level(LINES.power)).toBe(false);
+  });
+
+  it('a power-cycle step in a plan switches the DUT through the cycle\'s handle, and steps see only the devices they declare', async () => {
+    const seen: string[][] = [];
+    const { defineStep } = await import('../../src/steps/step.js');
+    const { z } = await import('zod');
+    const spy = defineStep({ kind: 'spy', description: 'records what it is given', params: z.object({}), needs: ['dutPower'], async run(ctx) {
+      seen.push(Object.keys(ctx.devices));
+      await ctx.devices.dutPower.set(false);
+      await ctx.devices.dutPower.set(true);
+      return {};
+    } });
+    const plan = planOf([{ name: 'spy', kind: 'measure', params: { values: {} } }]);
+    plan.steps[0]!.step = spy as never;
+    h = await makeStation({ plan });
+    const s = h;
+    await s.lid(true);
+    await s.press('start');
+    await s.until('pass');
+    expect(seen).toEqual([['dutPower']]);
+    expect(s.chip.level(LINES.power)).toBe(false);
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { StepError } from '../../src/steps/errors.js';
+import { runPlan } from '../../src/station/runner.js';
+import type { StepKind } from '../../src/steps/step.js';
 import { programStep } from '../../src/steps/program.js';
-import { FakeProbe, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
+import { CountingIdentity, FakeProbe, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
 
 const FLASH = 0x08000000;
 const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -156,7 +158,10 @@ describe('program step', () => {
     const probe = new FakeProbe();
     expect((await failure(programStep.run(stepContext(programStep, {}, { devices: { probe } }).ctx))).code).toBe('NO_IMAGE');
     const img = await imageOf([{ name: 'application', address: FLASH, bytes: bytes(16, 3) }]);
-    expect((await failure(programStep.run(stepContext(programStep, {}, { image: img }).ctx))).code).toBe('DEVICE_MISSING');
+    // without a probe the runner does not run the step at all
+    const plan = { file: 'p.yaml', name: 'p', product: 'demo', teardown: [], steps: [{ name: 'program', kind: 'program', step: programStep as StepKind, params: programStep.params.parse({}), limits: {}, timeout_s: 5, continue_on_fail: false }] };
+    const out = await runPlan(plan, { devices: { dutPower: { set: async () => {} }, lightSensors: new Map() }, identity: new CountingIdentity(), image: img }, new AbortController().signal);
+    expect(out).toMatchObject({ result: 'ERROR', reason: 'DEVICE_MISSING', failedStep: 'program' });
   });
 
   it('reports progress from 0 to 1 in order', async () => {

@@ -1,3 +1,4 @@
+import { PijigError } from '../../core/errors.js';
 /**
  * The DUT's serial console (serialport on a USB-UART in production, a socat pty to the simulated
  * firmware on the virtual jig).
@@ -31,16 +32,13 @@ export interface DutConsole {
 
 export type ConsoleErrorCode = 'OPEN_FAILED' | 'NOT_OPEN' | 'WRITE_FAILED' | 'PORT_ERROR' | 'CLOSED' | 'BUSY' | 'TIMEOUT' | 'ABORTED';
 
-export class ConsoleError extends Error {
-  override name = 'ConsoleError';
+export class ConsoleError extends PijigError<ConsoleErrorCode> {
   constructor(
-    readonly code: ConsoleErrorCode,
+    code: ConsoleErrorCode,
     readonly path: string,
     message: string,
     options?: { cause?: unknown; details?: Record<string, unknown> },
   ) {
-    super(`${path}: ${message}`, options);
-    this.details = options?.details;
+    super(code, `${path}: ${message}`, options);
   }
-  readonly details: Record<string, unknown> | undefined;
 }

@@ -1,5 +1,6 @@
 import type { Framebuffer } from './framebuffer.js';
 import type { I2cError } from '../i2c/i2c.js';
+import { PijigError } from '../../core/errors.js';
 
 /**
  * The display port the station uses. The real adapter (Ssd1306Display) drives the OLED over an
@@ -12,6 +13,9 @@ import type { I2cError } from '../i2c/i2c.js';
  * every superseded call settles with the outcome of the frame that replaced it.
  */
 export interface Display {
+  /** The glass in pixels, as the controller drives it: frames passed to show() are this size. */
+  readonly width: number;
+  readonly height: number;
   init(): Promise<void>;
   show(fb: Framebuffer): Promise<void>;
 }
@@ -22,13 +26,8 @@ export type DisplayErrorCode =
   /** Any other bus fault: arbitration lost, timeout, bus closed, no such bus device. */
   | 'BUS_ERROR';
 
-export class DisplayError extends Error {
-  override name = 'DisplayError';
-  constructor(
-    readonly code: DisplayErrorCode,
-    message: string,
-    options?: { cause?: I2cError | unknown },
-  ) {
-    super(message, options);
+export class DisplayError extends PijigError<DisplayErrorCode> {
+  constructor(code: DisplayErrorCode, message: string, options?: { cause?: I2cError | unknown }) {
+    super(code, message, options);
   }
 }

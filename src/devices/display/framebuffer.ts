@@ -1,19 +1,32 @@
 /**
- * A 1-bit image the size of the OLED glass (128x64). Drawing is clipped: a pixel outside the
- * buffer is ignored, so no caller can draw off-screen or corrupt a neighbouring row.
+ * A 1-bit image the size of the OLED glass (128x64 unless the controller says otherwise; the
+ * height is a whole number of 8-row pages). Drawing is clipped: a pixel outside the buffer is
+ * ignored, so no caller can draw off-screen or corrupt a neighbouring row.
  *
  * Storage is one byte per pixel for simple, fast drawing; `toPages()` packs it into the
  * controller's GDDRAM layout only when a frame is sent.
  */
 export class Framebuffer {
+  /** The size every screen layout is drawn for (the 0.96" and 1.3" panels). */
   static readonly WIDTH = 128;
   static readonly HEIGHT = 64;
-  /** SSD1306/SH1106 GDDRAM: 8 pages of 8 pixel rows; one byte is 8 vertical pixels, LSB on top. */
-  static readonly PAGES = 8;
 
-  readonly width = Framebuffer.WIDTH;
-  readonly height = Framebuffer.HEIGHT;
-  private readonly px = new Uint8Array(Framebuffer.WIDTH * Framebuffer.HEIGHT);
+  private readonly px: Uint8Array;
+
+  constructor(
+    readonly width: number = Framebuffer.WIDTH,
+    readonly height: number = Framebuffer.HEIGHT,
+  ) {
+    if (!Number.isInteger(width) || width <= 0 || !Number.isInteger(height) || height <= 0 || height % 8 !== 0) {
+      throw new RangeError(`framebuffer ${width}x${height}: the height must be a whole number of 8-row pages`);
+    }
+    this.px = new Uint8Array(width * height);
+  }
+
+  /** GDDRAM pages: 8 pixel rows each; one byte is 8 vertical pixels, LSB on top. */
+  get pages(): number {
+    return this.height / 8;
+  }
 
   inBounds(x: number, y: number): boolean {
     return Number.isInteger(x) && Number.isInteger(y) && x >= 0 && y >= 0 && x < this.width && y < this.height;
@@ -67,6 +80,13 @@ export class Framebuffer {
     return n;
   }
 
+  /** Copy `src` in with its top-left corner at (x, y), clipped. */
+  blit(src: Framebuffer, x: number, y: number): void {
+    for (let sy = 0; sy < src.height; sy++) {
+      for (let sx = 0; sx < src.width; sx++) if (src.getPixel(sx, sy)) this.setPixel(x + sx, y + sy);
+    }
+  }
+
   equals(other: Framebuffer): boolean {
     if (other.width !== this.width || other.height !== this.height) return false;
     for (let i = 0; i < this.px.length; i++) if (this.px[i] !== other.px[i]) return false;
@@ -74,15 +94,15 @@ export class Framebuffer {
   }
 
   clone(): Framebuffer {
-    const fb = new Framebuffer();
+    const fb = new Framebuffer(this.width, this.height);
     fb.px.set(this.px);
     return fb;
   }
 
-  /** 1024 bytes in GDDRAM order: page 0 columns 0..127, then page 1, ...; bit n = row page*8+n. */
+  /** width x pages bytes in GDDRAM order: page 0 columns 0..width-1, then page 1, ...; bit n = row page*8+n. */
   toPages(): Uint8Array {
-    const out = new Uint8Array(this.width * Framebuffer.PAGES);
-    for (let page = 0; page < Framebuffer.PAGES; page++) {
+    const out = new Uint8Array(this.width * this.pages);
+    for (let page = 0; page < this.pages; page++) {
       for (let x = 0; x < this.width; x++) {
         let b = 0;
         for (let bit = 0; bit < 8; bit++) b |= this.px[(page * 8 + bit) * this.width + x]! << bit;
@@ -92,12 +112,12 @@ export class Framebuffer {
     return out;
   }
 
-  static fromPages(pages: Uint8Array): Framebuffer {
-    const fb = new Framebuffer();
-    if (pages.length !== fb.width * Framebuffer.PAGES) {
-      throw new RangeError(`fromPages: expected ${fb.width * Framebuffer.PAGES} bytes, got ${pages.length}`);
+  static fromPages(pages: Uint8Array, width = Framebuffer.WIDTH, height = Framebuffer.HEIGHT): Framebuffer {
+    const fb = new Framebuffer(width, height);
+    if (pages.length !== fb.width * fb.pages) {
+      throw new RangeError(`fromPages: expected ${fb.width * fb.pages} bytes, got ${pages.length}`);
     }
-    for (let page = 0; page < Framebuffer.PAGES; page++) {
+    for (let page = 0; page < fb.pages; page++) {
       for (let x = 0; x < fb.width; x++) {
         const b = pages[page * fb.width + x]!;
         for (let bit = 0; bit < 8; bit++) fb.px[(page * 8 + bit) * fb.width + x] = (b >> bit) & 1;

@@ -135,7 +135,7 @@ export class SimOledPanel implements SimI2cDevice {
 
   /** What the glass shows now. */
   frame(): Framebuffer {
-    const fb = new Framebuffer();
+    const fb = new Framebuffer(Framebuffer.WIDTH, Framebuffer.HEIGHT);
     const powered = this.displayOn && this.chargePump;
     if (!powered) return fb;
     for (let line = 0; line <= Math.min(63, this.multiplex); line++) {

@@ -1,8 +1,7 @@
 import { I2cError, type I2cBus } from '../i2c/i2c.js';
 import { DisplayError, type Display } from './display.js';
-import { Framebuffer } from './framebuffer.js';
+import type { Framebuffer } from './framebuffer.js';
 
-export type OledController = 'ssd1306' | 'sh1106';
 
 export interface Ssd1306Options {
   /** 7-bit I2C address: 0x3C on most modules, 0x3D with the SA0 pad bridged. */
@@ -30,16 +29,35 @@ export interface DisplayStats {
 const CONTROL_COMMANDS = 0x00;
 const CONTROL_DATA = 0x40;
 
-const WIDTH = Framebuffer.WIDTH;
-const PAGES = Framebuffer.PAGES;
-/** The SH1106 has 132 columns of RAM; a 128-pixel glass shows columns 2..129. */
-const SH1106_COLUMN_OFFSET = 2;
+/**
+ * Each controller the driver knows: the glass it drives, its power-up sequence and how a frame
+ * reaches its RAM. A new controller is a new entry here (plus its simulated twin, and its name in
+ * the station config's `display.controller` enum).
+ */
+interface ControllerSpec {
+  width: number;
+  height: number;
+  init(contrast: number): number[];
+  /**
+   * 'horizontal': one window command and one bulk write fill the RAM (SSD1306 horizontal
+   * addressing). 'pages': one page at a time, the column pointer set first (page mode only).
+   */
+  frame: { mode: 'horizontal' } | { mode: 'pages'; columnOffset: number };
+}
+
+export const OLED_CONTROLLERS = {
+  ssd1306: { width: 128, height: 64, init: (c: number) => initCommands('ssd1306', c), frame: { mode: 'horizontal' } },
+  /** The SH1106 has 132 columns of RAM; a 128-pixel glass shows columns 2..129. */
+  sh1106: { width: 128, height: 64, init: (c: number) => initCommands('sh1106', c), frame: { mode: 'pages', columnOffset: 2 } },
+} as const satisfies Record<string, ControllerSpec>;
+
+export type OledController = keyof typeof OLED_CONTROLLERS;
 
 /**
  * Power-up configuration for a 128x64 panel, in datasheet order. The display stays off until
  * the RAM has been cleared, so the operator never sees the power-on noise.
  */
-function initCommands(controller: OledController, contrast: number): number[] {
+function initCommands(controller: 'ssd1306' | 'sh1106', contrast: number): number[] {
   const common = [
     0xae, //             display off
     0xd5, 0x80, //       clock divide 1, oscillator default
@@ -99,12 +117,18 @@ export class Ssd1306Display implements Display {
   /** Serialises bus use: a frame's transactions never interleave with init/sleep/wake. */
   private queue: Promise<void> = Promise.resolve();
   private configured = false;
+  private readonly spec: ControllerSpec;
+  readonly width: number;
+  readonly height: number;
 
   constructor(
     private readonly bus: I2cBus,
     private readonly opts: Ssd1306Options,
   ) {
     this.contrast = Math.max(0, Math.min(255, Math.round(opts.contrast ?? 0xcf)));
+    this.spec = OLED_CONTROLLERS[opts.controller];
+    this.width = this.spec.width;
+    this.height = this.spec.height;
   }
 
   get controller(): OledController {
@@ -117,6 +141,9 @@ export class Ssd1306Display implements Display {
   }
 
   show(fb: Framebuffer): Promise<void> {
+    if (fb.width !== this.width || fb.height !== this.height) {
+      return Promise.reject(new DisplayError('BUS_ERROR', `OLED ${this.opts.controller}: a ${fb.width}x${fb.height} frame on a ${this.width}x${this.height} panel`));
+    }
     if (this.pending) this.stats.coalesced++;
     this.pending = fb.toPages();
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
@@ -165,8 +192,8 @@ export class Ssd1306Display implements Display {
 
   private async configure(): Promise<void> {
     this.configured = false;
-    await this.commands(initCommands(this.opts.controller, this.contrast), 'init');
-    await this.sendFrame(new Uint8Array(WIDTH * PAGES), false);
+    await this.commands(this.spec.init(this.contrast), 'init');
+    await this.sendFrame(new Uint8Array(this.width * (this.height / 8)), false);
     await this.commands([0xaf], 'display on');
     this.configured = true;
   }
@@ -174,17 +201,20 @@ export class Ssd1306Display implements Display {
   private async sendFrame(pages: Uint8Array, count = true): Promise<void> {
     const start = performance.now();
     const before = { t: this.stats.transactions, b: this.stats.bytes };
-    if (this.opts.controller === 'ssd1306') {
-      // Window = the whole RAM; in horizontal mode the pointer wraps column 127 -> next page,
-      // so one data message fills all 8 pages.
-      await this.commands([0x21, 0, WIDTH - 1, 0x22, 0, PAGES - 1], 'frame');
+    const width = this.width;
+    const pageCount = this.height / 8;
+    const frame = this.spec.frame;
+    if (frame.mode === 'horizontal') {
+      // Window = the whole RAM; in horizontal mode the pointer wraps the last column -> next page,
+      // so one data message fills every page.
+      await this.commands([0x21, 0, width - 1, 0x22, 0, pageCount - 1], 'frame');
       await this.write(prefixed(CONTROL_DATA, pages), 'frame');
     } else {
-      // SH1106: page addressing only; the column pointer must be set for each page.
-      const col = SH1106_COLUMN_OFFSET;
-      for (let page = 0; page < PAGES; page++) {
+      // Page addressing only; the column pointer must be set for each page.
+      const col = frame.columnOffset;
+      for (let page = 0; page < pageCount; page++) {
         await this.commands([0xb0 | page, col & 0x0f, 0x10 | (col >> 4)], 'frame');
-        await this.write(prefixed(CONTROL_DATA, pages.subarray(page * WIDTH, (page + 1) * WIDTH)), 'frame');
+        await this.write(prefixed(CONTROL_DATA, pages.subarray(page * width, (page + 1) * width)), 'frame');
       }
     }
     if (count) {

@@ -1,3 +1,4 @@
+import { PijigError } from '../../core/errors.js';
 /**
  * The GPIO port. Levels are logical: `true` means *active* (button pressed, lid closed, relay
  * energised), whatever the wiring polarity; adapters apply active-low. Inputs are debounced by
@@ -39,13 +40,4 @@ export interface GpioChip {
   close(): Promise<void>;
 }
 
-export class GpioError extends Error {
-  override name = 'GpioError';
-  constructor(
-    readonly code: 'NO_CHIP' | 'EXPORT_FAILED' | 'LINE_BUSY' | 'IO',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export class GpioError extends PijigError<'NO_CHIP' | 'EXPORT_FAILED' | 'LINE_BUSY' | 'IO'> {}

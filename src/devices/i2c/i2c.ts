@@ -1,3 +1,4 @@
+import { PijigError } from '../../core/errors.js';
 /**
  * The I2C port. Every I2C device driver (OLED, INA219, TCS34725) talks to a bus through this
  * interface only; the real adapter wraps i2c-bus, the simulated twin routes the same bytes to
@@ -18,16 +19,15 @@ export interface I2cBus {
 
 export type I2cErrorCode = 'EREMOTEIO' | 'EIO' | 'ETIMEDOUT' | 'ENOENT';
 
-export class I2cError extends Error {
-  override name = 'I2cError';
+export class I2cError extends PijigError<I2cErrorCode> {
   constructor(
-    readonly code: I2cErrorCode,
+    code: I2cErrorCode,
     readonly busNumber: number,
     readonly address: number,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(`i2c-${busNumber} 0x${address.toString(16).padStart(2, '0')}: ${message}`, options);
+    super(code, `i2c-${busNumber} 0x${address.toString(16).padStart(2, '0')}: ${message}`, options);
   }
 }
 

@@ -1,3 +1,4 @@
+import { PijigError } from '../../core/errors.js';
 /**
  * A light sensor looking at one DUT LED: a phototransistor on a GPIO input (on/off/blink) or a
  * TCS34725 colour sensor on I2C (adds colour and intensity).
@@ -26,13 +27,4 @@ export interface LightSensor {
 
 export type LightSensorErrorCode = 'I2C' | 'WRONG_ID' | 'NOT_READY';
 
-export class LightSensorError extends Error {
-  override name = 'LightSensorError';
-  constructor(
-    readonly code: LightSensorErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export class LightSensorError extends PijigError<LightSensorErrorCode> {}

@@ -1,3 +1,4 @@
+import { PijigError } from '../../core/errors.js';
 /**
  * The DUT supply monitor (INA219 in production, SimIna219 on the virtual jig).
  *
@@ -26,13 +27,4 @@ export interface PowerMonitor {
 
 export type PowerMonitorErrorCode = 'I2C' | 'NOT_INITIALISED' | 'BAD_CONFIG' | 'CALIBRATION_MISMATCH';
 
-export class PowerMonitorError extends Error {
-  override name = 'PowerMonitorError';
-  constructor(
-    readonly code: PowerMonitorErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export class PowerMonitorError extends PijigError<PowerMonitorErrorCode> {}

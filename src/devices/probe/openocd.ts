@@ -13,7 +13,7 @@ import {
   parseWrote,
   type Classification,
 } from './openocd-output.js';
-import { DEFAULT_DEADLINES, flashDriver, openocdArgs, probeFamily, tclWord, type ProbeDeadlines, type ProbeSettings } from './probe-config.js';
+import { DEFAULT_DEADLINES, deadlinesOf, flashDriver, openocdArgs, probeFamily, tclWord, type ProbeConfig, type ProbeDeadlines } from './probe-config.js';
 import {
   ProbeError,
   type DebugProbe,
@@ -52,15 +52,16 @@ export interface OpenocdProbeOptions {
   args: readonly string[];
   /** Flash driver family for lock/options/mass_erase ("stm32f1x"). */
   family: string;
-  deadlines?: ProbeDeadlines;
+  deadlines?: Partial<ProbeDeadlines>;
   /** openocd executable; default "openocd" from PATH. */
   executable?: string;
   /** Told of every openocd process started (the benchmark counts them; tests time their exit). */
   onProcess?: (process: OpenocdProcessInfo) => void;
 }
 
-export function openocdProbe(settings: ProbeSettings, options: Pick<OpenocdProbeOptions, 'executable' | 'onProcess'> = {}): OpenocdProbe {
-  return new OpenocdProbe({ args: openocdArgs(settings), family: probeFamily(settings), deadlines: settings.deadlines ?? {}, ...options });
+/** The probe the station config describes; the executable is the config's `openocd`. */
+export function openocdProbe(settings: ProbeConfig, options: Pick<OpenocdProbeOptions, 'onProcess'> = {}): OpenocdProbe {
+  return new OpenocdProbe({ args: openocdArgs(settings), family: probeFamily(settings), deadlines: deadlinesOf(settings), executable: settings.openocd, ...options });
 }
 
 export class OpenocdProbe implements DebugProbe {
@@ -124,7 +125,7 @@ export class OpenocdSession implements ProbeSession {
     executable: string,
     args: readonly string[],
     readonly family: string,
-    private readonly deadlines: Required<ProbeDeadlines>,
+    private readonly deadlines: ProbeDeadlines,
   ) {
     const server = ['-c', 'gdb_port disabled', '-c', 'telnet_port disabled', '-c', 'tcl_port pipe'];
     this.subprocess = execa(executable, [...args, ...server], {

@@ -1,3 +1,5 @@
+import { PijigError } from '../../core/errors.js';
+
 /**
  * The debug probe: one session per unit carries every flash operation of the cycle (erase,
  * program, identity, verify, reset, lock), so a cycle costs one adapter init and one target
@@ -22,18 +24,7 @@ export type ProbeFailure =
   | 'PROGRAM_FAILED'
   | 'ABORTED';
 
-export class ProbeError extends Error {
-  override name = 'ProbeError';
-  readonly details: Record<string, unknown> | undefined;
-  constructor(
-    readonly code: ProbeFailure,
-    message: string,
-    options?: { cause?: unknown; details?: Record<string, unknown> },
-  ) {
-    super(message, options);
-    this.details = options?.details;
-  }
-}
+export class ProbeError extends PijigError<ProbeFailure> {}
 
 export interface OperationOptions {
   signal: AbortSignal;

@@ -1,3 +1,4 @@
+import { PijigError } from '../../core/errors.js';
 export type SimDutErrorCode =
   /** A saved chip state file is missing. */
   | 'STATE_MISSING'
@@ -10,13 +11,4 @@ export type SimDutErrorCode =
   /** A constructor option is out of range. */
   | 'BAD_OPTION';
 
-export class SimDutError extends Error {
-  override name = 'SimDutError';
-  constructor(
-    readonly code: SimDutErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export class SimDutError extends PijigError<SimDutErrorCode> {}

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../../records/durable-file.js';
+import { writeFileAtomic } from '../../util/fs.js';
 import { CortexM3 } from './cortex-m3.js';
 import { JtagDp, type MemoryBus } from './dap.js';
 import { SimDutError } from './errors.js';

@@ -2,19 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PijigError } from '../../core/errors.js';
 
 export type PtyErrorCode = 'SOCAT_MISSING' | 'START_FAILED' | 'START_TIMEOUT';
 
-export class PtyError extends Error {
-  override name = 'PtyError';
-  constructor(
-    readonly code: PtyErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export class PtyError extends PijigError<PtyErrorCode> {}
 
 export interface PtyPairOptions {
   /** Directory for the two links; a fresh temp directory (removed on close) when omitted. */

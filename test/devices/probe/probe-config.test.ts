@@ -1,18 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { flashDriver, openocdArgs, probeFamily } from '../../../src/devices/probe/probe-config.js';
+import { flashDriver, openocdArgs as argsOf, probeFamily } from '../../../src/devices/probe/probe-config.js';
+import { probeSchema } from '../../../src/config/station.js';
+
+/** The station config's probe section, validated and defaulted as at start-up. */
+const openocdArgs = (probe: Record<string, unknown>): string[] => argsOf(probeSchema.parse(probe));
 
 const commands = (args: string[]): string[] => args.filter((_, i) => i % 2 === 1);
 
 describe('probe settings to openocd arguments', () => {
   it('stlink over SWD with a serial and a speed', () => {
-    const args = openocdArgs({ kind: 'stlink', target: 'target/stm32f1x.cfg', transport: 'swd', serial: '066DFF', speedKhz: 4000 });
+    const args = openocdArgs({ kind: 'stlink', target: 'target/stm32f1x.cfg', transport: 'swd', serial: '066DFF', speed_khz: 4000 });
     expect(args.filter((_, i) => i % 2 === 0).every((a) => a === '-c')).toBe(true);
     expect(commands(args)).toEqual(['source [find interface/stlink.cfg]', 'transport select hla_swd', 'adapter serial {066DFF}', 'source [find {target/stm32f1x.cfg}]', 'adapter speed 4000']);
   });
 
   it('jlink and cmsis-dap', () => {
     expect(commands(openocdArgs({ kind: 'jlink', target: 'target/stm32f4x.cfg', transport: 'swd' }))).toEqual(['source [find interface/jlink.cfg]', 'transport select swd', 'source [find {target/stm32f4x.cfg}]']);
-    expect(commands(openocdArgs({ kind: 'cmsis-dap', target: 'target/stm32f1x.cfg', extraCommands: ['reset_config srst_only'] }))).toEqual([
+    expect(commands(openocdArgs({ kind: 'cmsis-dap', target: 'target/stm32f1x.cfg', extra_commands: ['reset_config srst_only'] }))).toEqual([
       'source [find interface/cmsis-dap.cfg]',
       'source [find {target/stm32f1x.cfg}]',
       'reset_config srst_only',
@@ -28,16 +32,16 @@ describe('probe settings to openocd arguments', () => {
       'transport select swd',
       'source [find {target/stm32f1x.cfg}]',
     ]);
-    expect(commands(openocdArgs({ kind: 'bcm2835gpio', target: 'target/stm32f1x.cfg', peripheralBase: 0xfe000000, gpio: { swclk: 25, swdio: 24 } })).slice(0, 2)).toEqual([
+    expect(commands(openocdArgs({ kind: 'bcm2835gpio', target: 'target/stm32f1x.cfg', peripheral_base: 0xfe000000, gpio: { swclk: 25, swdio: 24 } })).slice(0, 2)).toEqual([
       'adapter driver bcm2835gpio',
       'bcm2835gpio peripheral_base 0xfe000000',
     ]);
     expect(() => openocdArgs({ kind: 'linuxgpiod', target: 'target/stm32f1x.cfg', gpio: { swclk: 25 } })).toThrow(/gpio.swdio/);
-    expect(() => openocdArgs({ kind: 'bcm2835gpio', target: 'target/stm32f1x.cfg', gpio: { swclk: 1, swdio: 2 } })).toThrow(/peripheralBase/);
+    expect(() => openocdArgs({ kind: 'bcm2835gpio', target: 'target/stm32f1x.cfg', gpio: { swclk: 1, swdio: 2 } })).toThrow(/peripheral_base/);
   });
 
   it('remote_bitbang over TCP or a unix socket, JTAG only', () => {
-    expect(commands(openocdArgs({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', port: 5555, workAreaSize: 0 }))).toEqual([
+    expect(commands(openocdArgs({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', remote_bitbang: { port: 5555 }, work_area_size: 0 }))).toEqual([
       'adapter driver remote_bitbang',
       'remote_bitbang host {127.0.0.1}',
       'remote_bitbang port 5555',
@@ -45,8 +49,8 @@ describe('probe settings to openocd arguments', () => {
       'set WORKAREASIZE 0',
       'source [find {target/stm32f1x.cfg}]',
     ]);
-    expect(commands(openocdArgs({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', path: '/run/pijig/dut.sock' })).slice(1, 3)).toEqual(['remote_bitbang host {/run/pijig/dut.sock}', 'remote_bitbang port 0']);
-    expect(() => openocdArgs({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', port: 1, transport: 'swd' })).toThrow(/JTAG only/);
+    expect(commands(openocdArgs({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', remote_bitbang: { path: '/run/pijig/dut.sock' } })).slice(1, 3)).toEqual(['remote_bitbang host {/run/pijig/dut.sock}', 'remote_bitbang port 0']);
+    expect(() => openocdArgs({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', remote_bitbang: { port: 1 }, transport: 'swd' })).toThrow(/JTAG only/);
   });
 
   it('refuses values that would escape their Tcl word', () => {

@@ -1,9 +1,9 @@
-import type { BenchFigure } from '../../bench/bench.js';
-import { SimI2cBus } from '../i2c/i2c.sim.js';
-import { SimOledPanel } from './panel.sim.js';
-import { renderScreen } from './render.js';
-import type { Screen } from './screens.js';
-import { Ssd1306Display, type OledController } from './ssd1306.js';
+import type { BenchFigure } from './bench.js';
+import { SimI2cBus } from '../devices/i2c/i2c.sim.js';
+import { SimOledPanel } from '../devices/display/panel.sim.js';
+import { renderScreen } from '../operator/render.js';
+import type { Screen } from '../operator/screens.js';
+import { Ssd1306Display, type OledController } from '../devices/display/ssd1306.js';
 
 const FRAMES = 60;
 const ADDRESS = 0x3c;

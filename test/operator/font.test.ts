@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Framebuffer } from '../../../src/devices/display/framebuffer.js';
-import { ELLIPSIS, LARGE, SMALL, drawText, fitText, hasGlyphs, textWidth, wrapText } from '../../../src/devices/display/font.js';
+import { Framebuffer } from '../../src/devices/display/framebuffer.js';
+import { ELLIPSIS, LARGE, SMALL, drawText, fitText, hasGlyphs, textWidth, wrapText } from '../../src/operator/font.js';
 
 const printable = Array.from({ length: 126 - 32 + 1 }, (_, i) => String.fromCharCode(32 + i));
 

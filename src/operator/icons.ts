@@ -1,4 +1,4 @@
-import type { Framebuffer } from './framebuffer.js';
+import type { Framebuffer } from '../devices/display/framebuffer.js';
 import { blit, scale2x } from './font.js';
 
 /** 16x16 icons drawn by hand, '#' lit. */

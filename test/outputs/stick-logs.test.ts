@@ -1,13 +1,13 @@
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MediaError } from '../../src/media/errors.js';
-import { CURSOR_FILE, LogSync, UNITS_CSV, UNITS_JSONL, type LogSyncDeps } from '../../src/media/log-sync.js';
-import { ejectStick, insertStick } from '../../src/media/stick.sim.js';
+import { OutputError } from '../../src/outputs/errors.js';
+import { CURSOR_FILE, LogSync, UNITS_CSV, UNITS_JSONL, type LogSyncDeps } from '../../src/outputs/stick-logs.js';
+import { ejectStick, insertStick } from '../../src/sim/stick.js';
 import { csvHeader, unitCsvLine, unitJsonLine } from '../../src/records/export.js';
 import { Journal } from '../../src/records/journal.js';
-import type { UnitRecord } from '../../src/records/record.js';
-import { stickWith, tempDir, unit } from './helpers.js';
+import type { UnitRecord } from '../../src/core/record.js';
+import { stickWith, tempDir, unit } from '../media/helpers.js';
 
 async function journalWith(n: number): Promise<Journal> {
   const j = await Journal.open(join(await tempDir('pijig-journal-'), 'units.jsonl'));
@@ -98,7 +98,7 @@ describe('log sync to the stick', () => {
         }
         // a sync pulled after k records, each written as it comes, fsync'd every 3 ...
         const interrupted = new LogSync({ journal: pulledAfter(j, k), stationId: 'st-01', commitEvery: 3, flushBytes: 1 });
-        await expect(interrupted.sync(stick)).rejects.toBeInstanceOf(MediaError);
+        await expect(interrupted.sync(stick)).rejects.toBeInstanceOf(OutputError);
         // ... with a line half-written when the power went
         await appendFile(join(stick, 'pijig/logs/st-01', UNITS_JSONL), '{"seq":99,"id":"u-0');
         await appendFile(join(stick, 'pijig/logs/st-01', UNITS_CSV), '99,st-01,"BLK-');
@@ -129,11 +129,25 @@ describe('log sync to the stick', () => {
     const root = await insertStick(mount, 'LOGS', await stickWith());
     const err = await new LogSync({ journal: pulledAfter(j, 8, () => ejectStick(mount, 'LOGS', kept).then(() => undefined)), stationId: 'st-01', commitEvery: 5, flushBytes: 1 })
       .sync(root)
-      .catch((e: unknown) => e as MediaError);
+      .catch((e: unknown) => e as OutputError);
     expect(err).toMatchObject({ code: 'STICK_REMOVED' });
     const again = await insertStick(mount, 'LOGS', kept);
-    expect(await new LogSync({ journal: j, stationId: 'st-01' }).sync(again)).toMatchObject({ lastSeq: 12, repair: 'truncated' });
+    // a batch is written only once it is read whole: the read that failed left nothing to cut
+    expect(await new LogSync({ journal: j, stationId: 'st-01' }).sync(again)).toMatchObject({ appended: 7, lastSeq: 12, repair: 'none' });
     await expectComplete(again, j);
+  });
+
+  it('cuts an append the stick lost mid-write (data beyond the cursor, a torn line) and appends from the cursor', async () => {
+    const j = await journalWith(4);
+    const stick = await tempDir('pijig-stick-');
+    await new LogSync({ journal: j, stationId: 'st-01' }).sync(stick);
+    const dir = join(stick, 'pijig/logs/st-01');
+    // the stick was pulled after part of the next records reached the files, before the cursor
+    await appendFile(join(dir, UNITS_JSONL), '{"seq":5,"id":"torn');
+    await appendFile(join(dir, UNITS_CSV), '5,st-01,WG0');
+    for (let i = 5; i <= 6; i++) await j.append(unit(i));
+    expect(await new LogSync({ journal: j, stationId: 'st-01' }).sync(stick)).toMatchObject({ appended: 2, lastSeq: 6, repair: 'truncated', droppedBytes: 30 });
+    await expectComplete(stick, j);
   });
 
   it('rewrites the files when the cursor is lost or does not match them', async () => {

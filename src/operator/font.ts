@@ -1,4 +1,4 @@
-import type { Framebuffer } from './framebuffer.js';
+import type { Framebuffer } from '../devices/display/framebuffer.js';
 
 /**
  * Bitmap fonts for the 128x64 OLED, drawn by hand for this project.

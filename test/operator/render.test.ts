@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Framebuffer } from '../../../src/devices/display/framebuffer.js';
-import { LARGE, SMALL, drawText, textWidth } from '../../../src/devices/display/font.js';
-import { PROGRESS_BAR, drawScreen, formatClock, formatDuration, progressFill, renderScreen } from '../../../src/devices/display/render.js';
-import type { Screen } from '../../../src/devices/display/screens.js';
-import { SAMPLE_SCREENS } from '../../../src/devices/display/sample-screens.js';
-import { oledRig } from './oled-rig.js';
+import { Framebuffer } from '../../src/devices/display/framebuffer.js';
+import { LARGE, SMALL, drawText, textWidth } from '../../src/operator/font.js';
+import { PROGRESS_BAR, drawScreen, formatClock, formatDuration, progressFill, renderScreen } from '../../src/operator/render.js';
+import type { Screen } from '../../src/operator/screens.js';
+import { SAMPLE_SCREENS } from '../../src/operator/sample-screens.js';
+import { oledRig } from '../devices/display/oled-rig.js';
 
 const SCREENS: Record<string, Screen> = {
   ready: { kind: 'ready', product: 'Widget WX-200', version: '1.4.2', pass: 128, fail: 3 },

@@ -1,21 +1,22 @@
-import type { ReasonCode } from '../steps/errors.js';
+import type { ReasonCode } from './reasons.js';
+import type { Limit } from './limit.js';
 
+/**
+ * PASS: every step passed. FAIL: the unit was judged bad. ERROR: the jig could not judge it.
+ * ABORTED: ABORT or the lid stopped the cycle. See reasons.ts.
+ */
 export type UnitResult = 'PASS' | 'FAIL' | 'ABORTED' | 'ERROR';
 export type StepOutcome = 'pass' | 'fail' | 'error' | 'aborted' | 'skipped';
 export type Verdict = 'pass' | 'fail' | 'info';
 
-export interface Limit {
-  min?: number;
-  max?: number;
-  /** Expected value (string/boolean/number); "${image.version}" etc. are resolved before judging. */
-  equals?: string | number | boolean;
-  unit?: string;
-}
-
-export interface JudgedMeasurement {
+/** A value a step measured. The plan declares its unit and limits; the runner judges it. */
+export interface Measurement {
   name: string;
   value: number | string | boolean;
   unit?: string;
+}
+
+export interface JudgedMeasurement extends Measurement {
   limit?: Limit;
   verdict: Verdict;
 }

@@ -2,17 +2,19 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchFigure } from '../../bench/bench.js';
-import type { ActiveImage } from '../../media/image.js';
-import { buildSimFirmware } from '../../sim/firmware-image.js';
-import { RemoteBitbangServer } from '../../sim/dut/remote-bitbang.js';
-import { SimStm32 } from '../../sim/dut/stm32f1.js';
-import { identityStep } from '../../steps/identity.js';
-import { lockStep } from '../../steps/lock.js';
-import { programStep } from '../../steps/program.js';
-import type { CycleResources, StepContext, StepKind, StepOutput, UnitIdentity } from '../../steps/step.js';
-import { openocdProbe } from './openocd.js';
-import type { DebugProbe } from './probe.js';
+import type { BenchFigure } from './bench.js';
+import type { ActiveImage } from '../core/image.js';
+import { buildSimFirmware } from '../sim/firmware-image.js';
+import { RemoteBitbangServer } from '../sim/dut/remote-bitbang.js';
+import { SimStm32 } from '../sim/dut/stm32f1.js';
+import { identityStep } from '../steps/identity.js';
+import { lockStep } from '../steps/lock.js';
+import { programStep } from '../steps/program.js';
+import type { CycleResources, StepContext, StepKind, StepOutput } from '../steps/step.js';
+import type { UnitIdentity } from '../core/identity.js';
+import { openocdProbe } from '../devices/probe/openocd.js';
+import type { DebugProbe } from '../devices/probe/probe.js';
+import { probeSchema } from '../config/station.js';
 
 const SIZE = 4096;
 
@@ -81,7 +83,7 @@ async function fixture() {
   if (port === undefined) throw new Error('bench: the remote_bitbang server reported no port');
   return {
     chip,
-    settings: { kind: 'remote_bitbang' as const, target: 'target/stm32f1x.cfg', port, workAreaSize: 0 },
+    settings: probeSchema.parse({ kind: 'remote_bitbang', target: 'target/stm32f1x.cfg', remote_bitbang: { port }, work_area_size: 0 }),
     close: () => server.close(),
   };
 }
@@ -112,12 +114,12 @@ class Cycle implements CycleResources {
 let serial = 0;
 const unit: { identity?: UnitIdentity } = {};
 
-function runStep<P>(step: StepKind<P>, params: unknown, probe: DebugProbe, image: ActiveImage, cycle: CycleResources): Promise<StepOutput> {
-  const ctx: StepContext<P> = {
+function runStep<P>(step: StepKind<P, 'probe'>, params: unknown, probe: DebugProbe, image: ActiveImage, cycle: CycleResources): Promise<StepOutput> {
+  const ctx: StepContext<P, 'probe'> = {
     step: { name: step.kind, kind: step.kind, timeoutMs: 60_000 },
     params: step.params.parse(params),
     signal: new AbortController().signal,
-    devices: { dutPower: { name: 'dut-power', active: true, set: async () => {} }, lightSensors: new Map(), probe },
+    devices: { probe },
     image,
     unit,
     identity: { allocate: async () => ({ serial: `BENCH${++serial}`, mac: '02:00:00:00:00:01' }) },

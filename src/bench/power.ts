@@ -1,7 +1,7 @@
-import type { BenchFigure } from '../../bench/bench.js';
-import { SimI2cBus } from '../i2c/i2c.sim.js';
-import { Ina219 } from './ina219.js';
-import { SimIna219 } from './ina219.sim.js';
+import type { BenchFigure } from './bench.js';
+import { SimI2cBus } from '../devices/i2c/i2c.sim.js';
+import { Ina219 } from '../devices/power/ina219.js';
+import { SimIna219 } from '../devices/power/ina219.sim.js';
 
 /** Bits on the wire for one I2C transaction of `bytes` bytes (address included): 9 per byte + START + STOP. */
 const wireBits = (bytes: number): number => 9 * bytes + 2;

@@ -1,10 +1,10 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchFigure } from '../bench/bench.js';
+import type { BenchFigure } from './bench.js';
 import { Journal } from '../records/journal.js';
-import type { UnitRecord } from '../records/record.js';
-import { LogSync, STICK_LOGS_DIR, UNITS_CSV, UNITS_JSONL } from './log-sync.js';
+import type { UnitRecord } from '../core/record.js';
+import { LogSync, STICK_LOGS_DIR, UNITS_CSV, UNITS_JSONL } from '../outputs/stick-logs.js';
 
 const RECORDS = 100_000;
 const MORE = 100;

@@ -1,4 +1,4 @@
-import { Framebuffer } from './framebuffer.js';
+import { Framebuffer } from '../devices/display/framebuffer.js';
 import { LARGE, SMALL, drawText, fitText, textWidth, wrapText, type Font } from './font.js';
 import { ICONS, drawIcon } from './icons.js';
 import type { Screen } from './screens.js';
@@ -10,8 +10,13 @@ import type { Screen } from './screens.js';
  * Layout rules: the word that matters (READY, PASS, FAIL, the step) is in the large font; every
  * text is fitted (ellipsis) or wrapped to the lines it has, so nothing is drawn off the glass.
  */
-export function renderScreen(screen: Screen): Framebuffer {
-  return drawScreen(new Framebuffer(), screen);
+export function renderScreen(screen: Screen, glass: { width: number; height: number } = { width: Framebuffer.WIDTH, height: Framebuffer.HEIGHT }): Framebuffer {
+  const layout = drawScreen(new Framebuffer(), screen);
+  if (glass.width === layout.width && glass.height === layout.height) return layout;
+  // Every layout is drawn for 128x64; a larger glass shows it centred.
+  const fb = new Framebuffer(glass.width, glass.height);
+  fb.blit(layout, Math.floor((glass.width - layout.width) / 2), Math.floor((glass.height - layout.height) / 2));
+  return fb;
 }
 
 /** Draw `screen` onto a cleared `fb` and return it. */
@@ -49,6 +54,7 @@ function ready(fb: Framebuffer, s: Of<'ready'>): Framebuffer {
   drawText(fb, MARGIN, 54, fitText(passText, SMALL, W / 2 - MARGIN - 2), SMALL);
   const f = fitText(failText, SMALL, W / 2 - MARGIN - 2);
   drawText(fb, W - MARGIN - textWidth(f, SMALL), 54, f, SMALL);
+  if (s.error) centered(fb, 54, `ERR ${s.error}`, SMALL);
   return fb;
 }
 
@@ -93,10 +99,18 @@ function pass(fb: Framebuffer, s: Of<'pass'>): Framebuffer {
   return fb;
 }
 
-/** FAIL is drawn dark on a lit block, so it is told from PASS at a glance, not by reading. */
+/**
+ * FAIL is drawn dark on a lit block, so it is told from PASS at a glance, not by reading. ERROR
+ * (the jig could not judge the unit) is drawn in an outlined block: not a reject.
+ */
 function fail(fb: Framebuffer, s: Of<'fail'>): Framebuffer {
-  fb.fillRect(0, 0, W, 35);
-  hero(fb, 3, 'FAIL', false);
+  if (s.error) {
+    fb.strokeRect(0, 0, W, 35);
+    hero(fb, 3, 'ERROR');
+  } else {
+    fb.fillRect(0, 0, W, 35);
+    hero(fb, 3, 'FAIL', false);
+  }
   const y0 = 37;
   const rows = 3;
   const reason = fitText(s.reason, SMALL, W - 2 * MARGIN);

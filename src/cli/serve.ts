@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { loadStation } from '../config/station.js';
+import { ConfigError } from '../config/errors.js';
+import { startApp, showOnDefaultDisplay, configFaultScreen } from '../app.js';
+import type { CliIo } from './io.js';
+
+/** `pijig serve`: the station on the Raspberry Pi's own hardware. */
+export function registerServe(program: Command, { err }: CliIo): void {
+  program
+    .command('serve')
+    .description('run the station on the Raspberry Pi hardware')
+    .option('-c, --config <file>', 'station wiring', '/etc/pijig/station.yaml')
+    .action(async (o: { config: string }) => {
+      // Hardware libraries load only here, on the Pi.
+      const { OnoffGpioChip } = await import('../devices/gpio/gpio.onoff.js');
+      const { LinuxI2cBus } = await import('../devices/i2c/i2c.real.js');
+      let config;
+      try {
+        config = await loadStation(o.config);
+      } catch (e) {
+        // The technician at the jig sees it too: on the OLED at the usual place (bus 1, 0x3c), if there is one.
+        if (e instanceof ConfigError) await showOnDefaultDisplay(() => LinuxI2cBus.open(1), configFaultScreen(e));
+        throw e;
+      }
+      const gpio = await OnoffGpioChip.open();
+      const i2c = await LinuxI2cBus.open(config.i2c.bus);
+      const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
+      app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await app.stop();
+      await gpio.close();
+      await i2c.close();
+    });
+}

@@ -1,0 +1,2 @@
+/** The virtual jig's faults (sim/jig.ts SIM_FAULTS), named here so `pijig --help` lists them without loading the simulator; a test keeps the two lists equal. */
+export const SIM_FAULT_NAMES = ['stuck-bit', 'silent-target', 'drop-connection', 'dead-chain', 'no-target', 'locked-chip', 'lock-ineffective', 'overcurrent', 'undercurrent', 'dark-led', 'wrong-colour', 'console-mute', 'wrong-version', 'wrong-serial', 'no-power-monitor'] as const;
