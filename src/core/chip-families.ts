@@ -437,6 +437,11 @@ export const CHIP_FAMILIES: Readonly<Record<FamilyId, ChipFamily>> = {
 
 export const FAMILY_IDS = Object.keys(CHIP_FAMILIES) as FamilyId[];
 
+/** Every family-specific openocd command pijig sends (the generic ones - reset, flash erase_address/write_image, verify_image, read_memory - are the same for all). */
+export function familyCommands(f: ChipFamily): { lock: string; massErase: string; lockProof: string } {
+  return { lock: f.lock, massErase: f.massErase, lockProof: f.lockProof.command };
+}
+
 const PART = /^stm32(f0|f1|f2|f3|f4|f7|g0|g4|l0|l1|l4|wb|wl|h7)([0-9a-z]{2})([a-z])([0-9a-z])([a-z0-9]*)$/;
 
 /**

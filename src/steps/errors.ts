@@ -22,6 +22,7 @@ export const REASONS = {
   PROBE_TIMEOUT: 'openocd did not finish before its deadline',
   PROGRAM_FAILED: 'programming failed',
   IMAGE_CORRUPT: 'an image file does not match its declared sha256 or size',
+  NOT_BINARY: 'an image region holds Intel HEX/S-record text or an ELF file, not raw bytes',
   LOCK_NOT_PROVEN: 'read-out protection did not take effect',
   IDENTITY_MISMATCH: 'identity read back differs from what was written',
   COMMAND_FAILED: 'external command failed',
