@@ -47,11 +47,11 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
     .action(async (o: { manifest: string; files: string; out: string }) => {
       const r = await createBundle(o.manifest, o.files, o.out, now());
       out(`bundle ${r.dir}: ${r.manifest.product} ${r.manifest.version} for ${r.manifest.target}, ${r.manifest.regions.length} region(s)`);
+      out(`bundle id: ${r.bundleId}`);
       out(`memory map of ${r.chip.part} (${describeFlash(r.chip)}):`);
       for (const e of r.memoryMap) {
         out(`  ${e.name.padEnd(14)} ${hex(e.address)}-${hex(e.address + e.size - 1)} ${String(e.size).padStart(8)} B  ${e.units.padEnd(12)} ${e.from}`);
       }
-      out(`bundle id: ${r.bundleId}`);
       if (r.releaseProblem) out(`warning: not release-tagged (${r.releaseProblem}); it cannot be signed and no jig will import it`);
     });
 

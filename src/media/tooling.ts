@@ -205,7 +205,7 @@ function memoryMap(chip: TargetChip, regions: readonly PlannedRegion[], planValu
       address: id.address,
       size: IDENTITY_RECORD_BYTES,
       units: eraseUnitsText(chip, id.address, IDENTITY_RECORD_BYTES),
-      from: `identity record (${[...id.path, 'params.address'].join('.')}${id.explicit ? '' : ', default'}); the identity step erases ${unit ? `all ${unit.size} bytes from ${hex(unit.start)}` : 'its page'}`,
+      from: `identity record (${id.path[0]}[${id.path[1]}].params.address${id.explicit ? '' : ', default'}); the identity step erases ${unit ? `all ${unit.size} bytes from ${hex(unit.start)}` : 'its page'}`,
     });
   }
   return entries.sort((a, b) => a.address - b.address);
