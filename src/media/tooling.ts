@@ -6,7 +6,7 @@ import { ConfigError, formatIssue } from '../config/errors.js';
 import { YamlSource } from '../config/yaml.js';
 import { writeFileAtomic } from '../records/durable-file.js';
 import { checkBundleContent, checkManifestContent, checkManifestTarget, MANIFEST_FILE, readBundleHead, verifyBundleFiles, type BundleHead } from './bundle.js';
-import { FirmwareFormatError, readFirmware, type FirmwareFormat } from './formats/index.js';
+import { FirmwareFormatError, readFirmware, type FirmwareFormat, type MemoryBlock } from './formats/index.js';
 import { MediaError } from './errors.js';
 import { parseManifestJson, parseManifestTemplate, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
 import { bundleIdOf, parsePublicKey, SIGNATURE_FILE, type SignatureFile, type TrustedKey } from './signing.js';
@@ -122,7 +122,7 @@ export async function createBundle(templateFile: string, filesDir: string, outDi
       continue;
     }
     const source = { file: basename(r.file), format: image.format, sha256: sha256Hex(bytes) };
-    image.blocks.forEach((b, k) => {
+    fillWithinUnits(image.blocks, chip.chip.writeUnit).forEach((b, k) => {
       const name = k === 0 ? r.name : `${r.name}-${k + 1}`;
       planned.push({ name, file: `${REGIONS_DIR}/${name}.bin`, address: b.address, data: b.data, source });
     });
@@ -209,6 +209,28 @@ function memoryMap(chip: TargetChip, regions: readonly PlannedRegion[], planValu
     });
   }
   return entries.sort((a, b) => a.address - b.address);
+}
+
+/**
+ * Join blocks of one file when the next starts inside the programming unit the previous one ends
+ * in (a 2-byte gap on an L4's 8-byte unit): two regions cannot share a unit, and openocd would pad
+ * that gap with the erased value 0xFF anyway. Larger gaps stay gaps.
+ */
+function fillWithinUnits(blocks: readonly MemoryBlock[], unit: number): MemoryBlock[] {
+  const out: MemoryBlock[] = [];
+  for (const b of blocks) {
+    const last = out[out.length - 1];
+    const lastEnd = last ? last.address + last.data.length : 0;
+    if (last && b.address >= lastEnd && b.address < Math.ceil(lastEnd / unit) * unit) {
+      const joined = new Uint8Array(b.address + b.data.length - last.address).fill(0xff);
+      joined.set(last.data, 0);
+      joined.set(b.data, b.address - last.address);
+      out[out.length - 1] = { address: last.address, data: joined };
+    } else {
+      out.push(b);
+    }
+  }
+  return out;
 }
 
 function sha256Hex(data: Uint8Array): string {

@@ -97,6 +97,22 @@ describe('bundle create against the target', () => {
     ]);
   });
 
+  it('keeps gaps as separate regions, except a gap inside one programming unit (filled with 0xFF, as openocd pads)', async () => {
+    const text = [
+      hexRecord(0, 4, [0x08, 0x00]),
+      hexRecord(0x0000, 0, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), // 0x08000000-0x08000009
+      hexRecord(0x000c, 0, [0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 0x10, 0x11]), // 0x0800000C: in the 8-byte unit the first block ends in
+      hexRecord(0x0100, 0, [0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc]), // 0x08000100: a real gap
+      ':00000001FF',
+    ].join('\n');
+    const r = await create({ target: 'stm32l476rg', regions: [{ name: 'application', file: 'fw.hex' }] }, { 'fw.hex': text });
+    expect(r.manifest.regions.map((g) => [g.name, g.file, g.address, g.size])).toEqual([
+      ['application', 'regions/application.bin', 0x08000000, 20],
+      ['application-2', 'regions/application-2.bin', 0x08000100, 8],
+    ]);
+    expect([...(await readFile(join(r.dir, 'regions/application.bin')))].slice(8, 14)).toEqual([9, 10, 0xff, 0xff, 0xa, 0xb]);
+  });
+
   it('refuses a HEX (or ELF) given as a binary region: NOT_BINARY', async () => {
     const hex = await refused(create({ regions: [{ name: 'application', file: 'fw.hex', address: '0x08000000' }] }, { 'fw.hex': await readFile(fw.hex) }));
     expect(hex.code).toBe('NOT_BINARY');
@@ -175,3 +191,10 @@ describe('bundle verify and the importer refuse a signed bundle that does not fi
     expect((await refused(signBundle(key.privateKeyFile, bundle))).code).toBe('OUTSIDE_FLASH');
   });
 });
+
+/** One Intel HEX record with its checksum. */
+function hexRecord(address: number, type: number, data: number[]): string {
+  const bytes = [data.length, (address >> 8) & 0xff, address & 0xff, type, ...data];
+  const sum = (0x100 - (bytes.reduce((a, b) => a + b, 0) & 0xff)) & 0xff;
+  return `:${[...bytes, sum].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join('')}`;
+}
