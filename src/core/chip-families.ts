@@ -454,7 +454,7 @@ export function parseTarget(target: string): TargetChip {
   const m = PART.exec(part);
   if (!m) {
     const known = /^stm32([a-z]\d)/.exec(part)?.[1];
-    const why = known && !(`stm32${known}` in CHIP_FAMILIES)
+    const why = known && !Object.hasOwn(CHIP_FAMILIES, `stm32${known}`)
       ? `the STM32${known.toUpperCase()} family is not in pijig's chip table`
       : 'not an STM32 part number with pin-count and flash-size letters';
     throw new ChipError('UNKNOWN_TARGET', `target "${target}": ${why} (e.g. stm32f103c8, stm32g071rb, stm32f407vg; families: ${familyList()})`);
@@ -480,7 +480,7 @@ export function parseTarget(target: string): TargetChip {
  */
 export function chipFamily(name: string): ChipFamily {
   const n = name.trim().toLowerCase();
-  if (n in CHIP_FAMILIES) return CHIP_FAMILIES[n as FamilyId];
+  if (Object.hasOwn(CHIP_FAMILIES, n)) return CHIP_FAMILIES[n as FamilyId];
   const script = scriptName(n);
   for (const f of Object.values(CHIP_FAMILIES)) if (f.targetScripts.some((s) => scriptName(s) === script)) return f;
   if (PART.test(n)) return parseTarget(n).chip;

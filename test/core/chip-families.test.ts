@@ -71,6 +71,7 @@ describe('part numbers', () => {
     expect(chipFamily('target/stm32l0_dual_bank.cfg').id).toBe('stm32l0');
     expect(chipFamily('stm32g0x').id).toBe('stm32g0');
     expect(chipFamily('stm32f103c8').id).toBe('stm32f1');
+    expect(() => chipFamily('toString')).toThrow(/not a chip family/);
   });
 
   it('has every family the brief names, each with its commands', () => {
