@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeFlash, hex } from '../core/chip-families.js';
 import { inspectBundle } from '../media/bundle.js';
 import { MediaError } from '../media/errors.js';
 import { BundleStore } from '../media/store.js';
@@ -39,7 +40,7 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
 
   bundle
     .command('create')
-    .description('build an unsigned bundle from a manifest template and the files it names')
+    .description('build an unsigned bundle from a manifest template and the build outputs it names (ELF, Intel HEX, S-record, or raw binary with an address)')
     .requiredOption('--manifest <file>', 'manifest template (JSON, no sizes or hashes)')
     .requiredOption('--files <dir>', 'folder holding the files the template names')
     .requiredOption('--out <dir>', 'new bundle folder')
@@ -47,6 +48,10 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
       const r = await createBundle(o.manifest, o.files, o.out, now());
       out(`bundle ${r.dir}: ${r.manifest.product} ${r.manifest.version} for ${r.manifest.target}, ${r.manifest.regions.length} region(s)`);
       out(`bundle id: ${r.bundleId}`);
+      out(`memory map of ${r.chip.part} (${describeFlash(r.chip)}):`);
+      for (const e of r.memoryMap) {
+        out(`  ${e.name.padEnd(14)} ${hex(e.address)}-${hex(e.address + e.size - 1)} ${String(e.size).padStart(8)} B  ${e.units.padEnd(12)} ${e.from}`);
+      }
       if (r.releaseProblem) out(`warning: not release-tagged (${r.releaseProblem}); it cannot be signed and no jig will import it`);
     });
 
@@ -64,7 +69,7 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
 
   bundle
     .command('verify')
-    .description('check a bundle as a jig would: signature, release tag, paths, sizes, hashes')
+    .description('check a bundle as a jig would: signature, release tag, paths, sizes, hashes, regions and plan against the target chip')
     .requiredOption('--bundle <dir>', 'bundle folder')
     .requiredOption('--pubkey <files...>', 'trusted public key file(s)')
     .option('--product <product>', 'also require this product')
@@ -74,7 +79,7 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
       const m = head.manifest;
       if (o.product !== undefined && m.product !== o.product) throw new MediaError('WRONG_PRODUCT', `${o.bundle}: product "${m.product}", expected "${o.product}"`, { field: 'product' });
       if (o.target !== undefined && m.target !== o.target) throw new MediaError('WRONG_TARGET', `${o.bundle}: target "${m.target}", expected "${o.target}"`, { field: 'target' });
-      out(`OK ${m.product} ${m.version} (${m.release}, build ${m.build}) for ${m.target}`);
+      out(`OK ${m.product} ${m.version} (${m.release}, build ${m.build}) for ${m.target} (${describeFlash(head.chip)})`);
       out(`signed by "${head.key.name}" (${head.key.fingerprint})`);
       out(`bundle id: ${head.bundleId}`);
     });
@@ -90,7 +95,7 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
       if (m) {
         out(`product:   ${m.product}  version ${m.version}  release ${m.release}  build ${m.build}`);
         out(`target:    ${m.target}   created ${m.createdAt}`);
-        for (const g of m.regions) out(`region:    ${g.name.padEnd(12)} 0x${g.address.toString(16).padStart(8, '0')}  ${String(g.size).padStart(8)} B  ${g.sha256}  ${g.file}`);
+        for (const g of m.regions) out(`region:    ${g.name.padEnd(12)} 0x${g.address.toString(16).padStart(8, "0")}  ${String(g.size).padStart(8)} B  ${g.sha256}  ${g.file}${g.source ? ` (from ${g.source.file}, ${g.source.format})` : ""}`);
         out(`plan:      ${m.plan.file}  ${m.plan.sha256}`);
         if (m.orderQuantity !== undefined) out(`order:     ${m.orderQuantity} units`);
         if (m.identity?.serial) out(`serials:   ${m.identity.serial.prefix}${m.identity.serial.start} +${m.identity.serial.count}`);

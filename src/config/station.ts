@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { resolve, dirname } from 'node:path';
 import { YamlSource } from './yaml.js';
+import { chipFamily, probeScriptProblem, type ChipFamily } from '../core/chip-families.js';
 
 /** BCM GPIO lines on the Raspberry Pi's 40-pin header. */
 export const HEADER_LINES = { min: 2, max: 27 } as const;
@@ -85,6 +86,16 @@ export const probeSchema = z
     if (p.kind === 'remote_bitbang' && !p.remote_bitbang) ctx.addIssue({ code: 'custom', path: ['remote_bitbang'], message: 'probe kind remote_bitbang needs remote_bitbang.port (and host) or .path' });
     if (p.kind !== 'remote_bitbang' && p.remote_bitbang) ctx.addIssue({ code: 'custom', path: ['remote_bitbang'], message: `probe kind ${p.kind} takes no remote_bitbang section` });
     if (p.kind === 'remote_bitbang' && p.transport === 'swd') ctx.addIssue({ code: 'custom', path: ['transport'], message: 'remote_bitbang in openocd 0.12 supports JTAG only' });
+    // The chip family (its lock, lock proof and mass erase) must be one the chip table knows.
+    let family: ChipFamily | undefined;
+    try {
+      family = chipFamily(p.family ?? p.target);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [p.family ? 'family' : 'target'], message: `${(err as Error).message}${p.family ? '' : '; for a custom target script, set probe.family'}` });
+    }
+    if (family?.swdOnly && (p.transport === 'jtag' || p.kind === 'remote_bitbang')) {
+      ctx.addIssue({ code: 'custom', path: [p.kind === 'remote_bitbang' ? 'kind' : 'transport'], message: `${family.name} parts have no JTAG port (SWD only)${p.kind === 'remote_bitbang' ? ", and openocd 0.12's remote_bitbang speaks JTAG only" : ': use transport swd'}` });
+    }
   });
 
 export type ProbeConfig = z.output<typeof probeSchema>;
@@ -170,6 +181,16 @@ export const stationSchema = z
     addr(s.display.address, ['display', 'address']);
     if (s.power_monitor) addr(s.power_monitor.address, ['power_monitor', 'address']);
     s.light_sensors.forEach((sensor, i) => sensor.kind === 'color' && addr(sensor.address, ['light_sensors', i, 'address']));
+    // The probe's target script must be able to program the part the station's bundles are for.
+    if (s.probe && s.media && !s.probe.family) {
+      let problem: string | undefined;
+      try {
+        problem = probeScriptProblem(s.probe.target, s.media.target);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['media', 'target'], message: (err as Error).message });
+      }
+      if (problem) ctx.addIssue({ code: 'custom', path: ['probe', 'target'], message: problem });
+    }
     const names = new Set<string>();
     s.light_sensors.forEach((sensor, i) => {
       if (names.has(sensor.name)) ctx.addIssue({ code: 'custom', path: ['light_sensors', i, 'name'], message: `light sensor "${sensor.name}" is defined twice` });

@@ -28,6 +28,7 @@ export const REASONS = {
   PROBE_TIMEOUT: { result: 'ERROR', text: 'openocd did not finish before its deadline' },
   PROGRAM_FAILED: { result: 'FAIL', text: 'programming failed' },
   IMAGE_CORRUPT: { result: 'ERROR', text: 'an image file does not match its declared sha256 or size' },
+  NOT_BINARY: { result: 'ERROR', text: 'an image region holds Intel HEX, S-record or ELF text, not the raw bytes the jig flashes' },
   LOCK_NOT_PROVEN: { result: 'FAIL', text: 'read-out protection did not take effect' },
   IDENTITY_MISMATCH: { result: 'FAIL', text: 'identity read back differs from what was written' },
   IDENTITY_EXHAUSTED: { result: 'ERROR', text: 'every number of the identity block is used' },

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
-import { access, lstat, realpath } from 'node:fs/promises';
+import { access, lstat, open, readFile, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
+import { checkPlanAgainstTarget, checkRegions, ChipError, FILE_KIND_NAMES, firmwareFileKind, parseTarget, type TargetChip } from '../core/chip-families.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { YamlSource } from '../config/yaml.js';
 import { MediaError } from './errors.js';
 import { manifestFiles, parseManifestJson, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
 import { bundleIdOf, parseSignatureFile, SIGNATURE_FILE, verifyManifestSignature, type SignatureFile, type TrustedKey } from './signing.js';
@@ -220,5 +223,69 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+// --- the bundle against its target -------------------------------------------------------------
+
+/**
+ * The manifest against the chip table: the target is a part pijig knows (UNKNOWN_TARGET), and
+ * every region lies in its main flash, aligned to its programming unit, sharing no programming
+ * unit with another region (OUTSIDE_FLASH). Reads nothing but the manifest.
+ */
+export function checkManifestTarget(manifest: Manifest, manifestPath: string): TargetChip {
+  let chip: TargetChip;
+  try {
+    chip = parseTarget(manifest.target);
+  } catch (e) {
+    if (!(e instanceof ChipError)) throw e;
+    throw new MediaError('UNKNOWN_TARGET', `${manifestPath}: target: ${e.message}`, { cause: e, file: manifestPath, field: 'target' });
+  }
+  const problems = checkRegions(chip, manifest.regions);
+  if (problems.length > 0) {
+    const issues = problems.map((p) => ({ path: `regions[${p.region}].${p.field}`, message: p.message }));
+    throw new MediaError('OUTSIDE_FLASH', `${manifestPath}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { file: manifestPath, field: issues[0]!.path, issues });
+  }
+  return chip;
+}
+
+/**
+ * What the jig will flash and run, checked against the target, on files already verified against
+ * the manifest: every region file is raw bytes, not HEX/S-record text or an ELF (NOT_BINARY), and
+ * the plan's identity address and lock family fit the target (PLAN_INVALID). `shownDir` names the
+ * bundle in messages (the stick, when `dir` is the importer's staged copy).
+ */
+export async function checkBundleContent(dir: string, manifest: Manifest, shownDir: string = dir): Promise<void> {
+  for (const [i, r] of manifest.regions.entries()) {
+    const kind = firmwareFileKind(await readHead(join(dir, r.file), 640));
+    if (kind !== 'bin') {
+      throw new MediaError('NOT_BINARY', `${join(shownDir, r.file)}: regions[${i}].file is ${FILE_KIND_NAMES[kind]}, not raw bytes; the jig flashes binaries only (pijig bundle create converts HEX, S-record and ELF files)`, {
+        file: join(shownDir, r.file),
+        field: `regions[${i}].file`,
+      });
+    }
+  }
+  const planShown = join(shownDir, manifest.plan.file);
+  let issues;
+  try {
+    const source = YamlSource.parse(await readFile(join(dir, manifest.plan.file), 'utf8'), planShown);
+    issues = checkPlanAgainstTarget(source, manifest.target, manifest.regions);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    issues = e.issues;
+  }
+  if (issues.length > 0) {
+    throw new MediaError('PLAN_INVALID', issues.map(formatIssue).join('; '), { file: planShown, field: issues[0]!.path || undefined });
+  }
+}
+
+async function readHead(path: string, max: number): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
   }
 }

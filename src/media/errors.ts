@@ -23,6 +23,10 @@ export const MEDIA_CODES = {
   WRONG_TARGET: 'wrong target for this station',
   DOWNGRADE: 'older than the active image',
   PLAN_INVALID: 'test plan is invalid',
+  UNKNOWN_TARGET: 'target is not a part pijig knows',
+  OUTSIDE_FLASH: 'a region lies outside the target flash or breaks its layout',
+  NOT_BINARY: 'a region holds HEX/S-record text or an ELF, not raw bytes',
+  FIRMWARE_INVALID: 'a firmware file does not parse',
   // files
   PATH_ESCAPE: 'a file path leaves the bundle',
   SYMLINK: 'a file is a symbolic link',

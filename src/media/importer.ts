@@ -5,7 +5,7 @@ import { planSchema } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
 import { fsyncDir } from '../util/fs.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import { MANIFEST_FILE, readBundleHead, sourceError, verifyBundleFiles, type BundleHead } from './bundle.js';
+import { checkBundleContent, checkManifestTarget, MANIFEST_FILE, readBundleHead, sourceError, verifyBundleFiles, type BundleHead } from './bundle.js';
 import { MediaError } from './errors.js';
 import { nodeSourceFiles, type SourceFiles } from './files.js';
 import { compareVersions, manifestFiles } from './manifest.js';
@@ -102,6 +102,8 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     if (m.target !== settings.target) {
       throw new MediaError('WRONG_TARGET', `${manifestPath}: target "${m.target}", this station programs "${settings.target}"`, { file: manifestPath, field: 'target' });
     }
+    // The chip table: a known part, every region inside its flash (a RAM or past-4-GiB region never reaches the store).
+    checkManifestTarget(m, manifestPath);
     const active = await store.activeManifest();
     if (active?.bundleId === head.bundleId && (await store.load(head.bundleId).then(() => true, () => false))) {
       return { status: 'unchanged', bundleId: head.bundleId, product: m.product, version: m.version };
@@ -247,7 +249,9 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     }
   }
 
+  /** On the verified copy: raw region bytes only, the plan valid and fitting the target. */
   private async planCheck(head: BundleHead, staging: string): Promise<void> {
+    await checkBundleContent(staging, head.manifest, head.dir);
     const onStick = join(head.dir, head.manifest.plan.file);
     const text = await readFile(join(staging, head.manifest.plan.file), 'utf8');
     let plan: unknown;

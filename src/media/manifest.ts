@@ -15,12 +15,17 @@ const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64
 const relFile = z.string().min(1).max(255);
 const sha256 = z.string().regex(SHA256, 'must be 64 lower-case hex digits');
 
+/** The firmware formats `bundle create` reads (media/formats); a bundle itself holds raw binaries only. */
+export const SOURCE_FORMATS = ['bin', 'ihex', 'srec', 'elf'] as const;
+
 const region = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"'),
   file: relFile,
   address: z.int().min(0).max(0xffffffff),
   sha256,
   size: z.int().min(1),
+  /** Traceability only: the build output this region was cut from (not part of the bundle). */
+  source: z.strictObject({ file: z.string().min(1).max(255), format: z.enum(SOURCE_FORMATS), sha256 }).optional(),
 });
 
 const fileRef = z.strictObject({ file: relFile, sha256, size: z.int().min(0) });
@@ -73,10 +78,11 @@ export type IdentityBlock = z.infer<typeof identityBlock>;
 
 /**
  * What an engineer writes for `pijig bundle create`: the manifest without sizes and hashes
- * (computed from the files) and with createdAt optional (defaults to now). Addresses may be
- * written as "0x08000000".
+ * (computed from the files) and with createdAt optional (defaults to now). A region names a build
+ * output: an ELF, Intel HEX or S-record file (which carry their addresses; `format` is detected
+ * from the content when not given) or a raw binary with its `address` ("0x08000000").
  */
-const address = z.union([z.int(), z.string().regex(/^0x[0-9a-fA-F]{1,8}$/).transform((s) => Number.parseInt(s, 16))]);
+const address = z.union([z.int().min(0).max(0xffffffff), z.string().regex(/^0x[0-9a-fA-F]{1,8}$/).transform((s) => Number.parseInt(s, 16))]);
 export const manifestTemplateSchema = z.strictObject({
   format: z.literal(MANIFEST_FORMAT).default(MANIFEST_FORMAT),
   product: z.string(),
@@ -84,7 +90,7 @@ export const manifestTemplateSchema = z.strictObject({
   release: z.string().optional(),
   build: z.string(),
   target: z.string(),
-  regions: z.array(z.strictObject({ name: z.string(), file: z.string(), address })),
+  regions: z.array(z.strictObject({ name: z.string(), file: z.string(), address: address.optional(), format: z.enum(SOURCE_FORMATS).optional() })).min(1),
   plan: z.strictObject({ file: z.string() }),
   orderQuantity: z.int().optional(),
   identity: identityBlock.optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_IDENTITY_ADDRESS } from '../core/chip-families.js';
 import { decodeIdentity, encodeIdentity, IDENTITY_RECORD_SIZE } from './identity-record.js';
 import { StepError } from './errors.js';
 import { asStepError, hex, probeSession } from './program.js';
@@ -15,8 +16,12 @@ export const flashAddress = z.union([
 
 const paramsSchema = z
   .object({
-    /** Where the 64-byte identity record goes; default the last 1 KiB page of a 64 KiB STM32F103. */
-    address: flashAddress.default(0x0800fc00),
+    /**
+     * Where the 64-byte identity record goes; default the last 1 KiB page of a 64 KiB STM32F103.
+     * The step erases the whole page/sector under it: bundle create/verify/import and config check
+     * refuse an address whose page/sector holds firmware (an F4's 0x0800FC00 is in sector 3).
+     */
+    address: flashAddress.default(DEFAULT_IDENTITY_ADDRESS),
     /** Reset and run the target afterwards, so the firmware boots with its identity for the checks that follow. */
     reset: z.boolean().default(true),
   })

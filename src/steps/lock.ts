@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { chipFamily, isKnownFamily } from '../core/chip-families.js';
 import { ProbeError } from '../devices/probe/probe.js';
 import { StepError } from './errors.js';
 import { flashAddress } from './identity.js';
@@ -7,8 +8,15 @@ import { defineStep } from './step.js';
 
 const paramsSchema = z
   .object({
-    /** Chip family ("stm32f1x", "stm32f4x"); default the probe's configured one. */
-    family: z.string().regex(/^[a-z0-9_]+$/).optional(),
+    /**
+     * Chip family ("stm32g0", or its openocd script "stm32g0x"); default the probe's configured
+     * one. The lock and proof commands come from the chip table (core/chip-families.ts).
+     */
+    family: z
+      .string()
+      .regex(/^[a-z0-9_]+$/)
+      .refine(isKnownFamily, { error: (i) => `"${String(i.input)}" is not a chip family pijig knows (stm32f0, stm32f1, ..., stm32h7, or the openocd script name such as stm32g0x)` })
+      .optional(),
     /** An address in flash to try reading once locked: the read must fail. */
     probe_address: flashAddress.default(0x08000000),
     /** Reset and run the (now locked) target when done. */
@@ -40,7 +48,8 @@ export const lockStep = defineStep({
       ctx.progress(0.6, 'proving');
       const rdp = await session.readProtection(op);
       if (!rdp) {
-        throw new StepError('LOCK_NOT_PROVEN', `after ${session.family} lock and a reset the option bytes report read protection off`, {
+        const chip = chipFamily(family ?? session.family);
+        throw new StepError('LOCK_NOT_PROVEN', `after \`${chip.lock}\` and a reset, ${chip.lockProof.register} still reports read protection off (the proof: ${chip.lockProofText})`, {
           details: { rdp_active: false },
         });
       }

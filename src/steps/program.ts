@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { FILE_KIND_NAMES, firmwareFileKind } from '../core/chip-families.js';
 import { ProbeError, type FlashSector, type ProbeEvent, type ProbeSession } from '../devices/probe/probe.js';
 import type { ImageRegion } from '../core/image.js';
 import { StepError } from './errors.js';
@@ -202,7 +203,11 @@ function selectRegions(ctx: StepContext<ProgramParams, 'probe'>): ImageRegion[] 
   });
 }
 
-/** Refuse to flash a file that is not what the image declares (torn copy, swapped file). */
+/**
+ * Refuse to flash a file that is not what the image declares (torn copy, swapped file), or that is
+ * not raw bytes: a HEX or ELF written as-is would put its text or header into flash and could
+ * still verify.
+ */
 async function checkFiles(regions: readonly ImageRegion[]): Promise<void> {
   for (const r of regions) {
     let bytes: Buffer;
@@ -215,6 +220,12 @@ async function checkFiles(regions: readonly ImageRegion[]): Promise<void> {
     if (sha256 !== r.sha256.toLowerCase() || bytes.length !== r.size) {
       throw new StepError('IMAGE_CORRUPT', `region ${r.name}: ${r.file} has sha256 ${sha256} (${bytes.length} B), the image declares ${r.sha256} (${r.size} B); refusing to flash`, {
         details: { region: r.name, file: r.file, sha256, expected: r.sha256, size: bytes.length, expectedSize: r.size },
+      });
+    }
+    const kind = firmwareFileKind(bytes);
+    if (kind !== 'bin') {
+      throw new StepError('NOT_BINARY', `region ${r.name}: ${r.file} is ${FILE_KIND_NAMES[kind]}, not raw bytes; refusing to flash (convert it with pijig bundle create)`, {
+        details: { region: r.name, file: r.file, content: kind },
       });
     }
   }

@@ -53,7 +53,7 @@ describe('pijig bundle', () => {
       expect(m).toMatchObject({ release: `v${v}`, createdAt: '2025-03-01T12:00:00.000Z', regions: [{ address: 0x08000000, size: (await readFile(join(r.files, 'app.bin'))).length }] });
       expect((await pijig('bundle', 'sign', '--key', join(keys, 'factory-2025.key'), '--bundle', out))[0]).toContain('signed');
       const verified = await pijig('bundle', 'verify', '--bundle', out, '--pubkey', join(keys, 'factory-2025.pub'), '--target', 'stm32f103c8');
-      expect(verified[0]).toBe(`OK blinky ${v} (v${v}, build ci-${v}) for stm32f103c8`);
+      expect(verified[0]).toBe(`OK blinky ${v} (v${v}, build ci-${v}) for stm32f103c8 (STM32F1, 64 KiB flash at 0x08000000-0x0800FFFF, 1 KiB pages)`);
     }
     expect((await fails(pijig('bundle', 'verify', '--bundle', join(dir, 'bundle-1.0.0'), '--pubkey', join(keys, 'factory-2025.pub'), '--target', 'stm32f030'))).code).toBe('WRONG_TARGET');
     const inspect = await pijig('bundle', 'inspect', '--bundle', join(dir, 'bundle-1.1.0'));

@@ -48,8 +48,20 @@ describe('lock step', () => {
     expect(await code(lockStep.run(stepContext(lockStep, {}, { devices: { probe } }).ctx))).toBe('CONNECTION_LOST');
   });
 
-  it('validates the family name', () => {
+  it('validates the family name against the chip table: an unknown family is a plan error, not a failed unit', () => {
     expect(lockStep.params.safeParse({ family: 'stm32f4x' }).success).toBe(true);
+    expect(lockStep.params.safeParse({ family: 'stm32g0' }).success).toBe(true);
+    expect(lockStep.params.safeParse({ family: 'stm32l0' }).success).toBe(true);
     expect(lockStep.params.safeParse({ family: 'x; shutdown' }).success).toBe(false);
+    const unknown = lockStep.params.safeParse({ family: 'stm32u5x' });
+    expect(unknown.success).toBe(false);
+    expect(unknown.error?.issues[0]?.message).toMatch(/"stm32u5x" is not a chip family pijig knows/);
+  });
+
+  it("names the family's lock command and proof when the lock does not take", async () => {
+    const probe = new FakeProbe();
+    probe.lockTakesEffect = false;
+    const e = (await lockStep.run(stepContext(lockStep, { family: 'stm32g0' }, { devices: { probe } }).ctx).catch((x: unknown) => x)) as StepError;
+    expect(e.message).toMatch(/after `stm32l4x lock 0` and a reset, FLASH_OPTR still reports read protection off \(the proof: `stm32l4x option_read 0 0x20`/);
   });
 });

@@ -154,6 +154,19 @@ describe('program step', () => {
     expect(probe.opened).toBe(0);
   });
 
+  it('refuses a region that holds Intel HEX text or an ELF (NOT_BINARY), before opening the probe', async () => {
+    const probe = new FakeProbe();
+    const hexText = Buffer.from(':020000040800F2\n:100000000050002053010008510100085101000870\n:00000001FF\n');
+    const hex = await imageOf([{ name: 'application', address: FLASH, bytes: hexText }]);
+    const e = await failure(programStep.run(stepContext(programStep, {}, { devices: { probe }, image: hex }).ctx));
+    expect(e.code).toBe('NOT_BINARY');
+    expect(e.message).toMatch(/is Intel HEX text, not raw bytes; refusing to flash/);
+    const elf = await imageOf([{ name: 'application', address: FLASH, bytes: Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]), Buffer.alloc(57)]) }]);
+    expect((await failure(programStep.run(stepContext(programStep, {}, { devices: { probe }, image: elf }).ctx))).code).toBe('NOT_BINARY');
+    expect(probe.opened).toBe(0);
+    expect(probe.flash.every((b) => b === 0xff)).toBe(true);
+  });
+
   it('needs an image and a probe', async () => {
     const probe = new FakeProbe();
     expect((await failure(programStep.run(stepContext(programStep, {}, { devices: { probe } }).ctx))).code).toBe('NO_IMAGE');

@@ -1,3 +1,4 @@
+import { RDP_LEVEL0, type LockProof } from '../../core/chip-families.js';
 import type { ProbeFailure } from './probe.js';
 
 /**
@@ -67,6 +68,31 @@ export function parseDifferences(result: string): Difference[] {
 export function parseReadProtection(result: string): boolean | undefined {
   const m = /read protection: (on|off)/.exec(result);
   return m ? m[1] === 'on' : undefined;
+}
+
+/** `stm32l4x option_read 0 0x20` / `stm32h7x option_read 0 0x1c`: "Option Register: <0x40022020> = 0xffeff8aa". */
+export function parseOptionRegister(result: string): { address: number; value: number } | undefined {
+  const m = /Option Register: <(0x[0-9a-fA-F]+)> = (0x[0-9a-fA-F]+)/.exec(result);
+  return m ? { address: Number(m[1]), value: Number(m[2]) } : undefined;
+}
+
+/**
+ * Whether the output of a family's lock-proof command (core/chip-families.ts) says read protection
+ * is on: "read protection: on", or an RDP byte other than 0xAA (level 0) in the option register
+ * that `option_read` printed or `read_memory ADDR 32 1` returned. Undefined when it says neither.
+ */
+export function readProtectionFrom(proof: LockProof, result: string): boolean | undefined {
+  if (proof.kind === 'options_read') return parseReadProtection(result);
+  let value: number | undefined;
+  if (proof.kind === 'option_register') {
+    const reg = parseOptionRegister(result);
+    if (reg && reg.address !== proof.address) return undefined; // another register than the table's: prove nothing
+    value = reg?.value;
+  } else {
+    const words = result.trim().split(/\s+/);
+    if (words.length === 1 && /^(0x[0-9a-fA-F]+|\d+)$/.test(words[0]!)) value = Number(words[0]);
+  }
+  return value === undefined ? undefined : ((value >>> proof.shift) & 0xff) !== RDP_LEVEL0;
 }
 
 /** `flash info N sectors`: header "#0 : stm32f1x at 0x08000000, size 0x00010000, ..." then "\t#  0: 0x00000000 (0x400 1kB) ...". */

@@ -2,18 +2,19 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { chipFamily } from '../../core/chip-families.js';
 import {
   classifyFailure,
   parseByteList,
   parseDifferences,
   parseErased,
-  parseReadProtection,
   parseSectors,
   parseVerified,
   parseWrote,
+  readProtectionFrom,
   type Classification,
 } from './openocd-output.js';
-import { DEFAULT_DEADLINES, deadlinesOf, flashDriver, openocdArgs, probeFamily, tclWord, type ProbeConfig, type ProbeDeadlines } from './probe-config.js';
+import { DEFAULT_DEADLINES, deadlinesOf, openocdArgs, probeFamily, tclWord, type ProbeConfig, type ProbeDeadlines } from './probe-config.js';
 import {
   ProbeError,
   type DebugProbe,
@@ -50,7 +51,7 @@ export interface OpenocdProcessInfo {
 export interface OpenocdProbeOptions {
   /** Adapter and target arguments (configuration stage): `openocdArgs(settings)` or the virtual jig's. */
   args: readonly string[];
-  /** Flash driver family for lock/options/mass_erase ("stm32f1x"). */
+  /** Chip family for lock, its proof and mass erase ("stm32f1x", "stm32g0"): a name core/chip-families.ts knows. */
   family: string;
   deadlines?: Partial<ProbeDeadlines>;
   /** openocd executable; default "openocd" from PATH. */
@@ -65,7 +66,10 @@ export function openocdProbe(settings: ProbeConfig, options: Pick<OpenocdProbeOp
 }
 
 export class OpenocdProbe implements DebugProbe {
-  constructor(private readonly options: OpenocdProbeOptions) {}
+  /** Throws ChipError at construction (station start) for a family the chip table does not know, not at the first lock. */
+  constructor(private readonly options: OpenocdProbeOptions) {
+    chipFamily(options.family);
+  }
 
   async open(opts: OperationOptions): Promise<OpenocdSession> {
     const deadlines = { ...DEFAULT_DEADLINES, ...this.options.deadlines };
@@ -186,7 +190,7 @@ export class OpenocdSession implements ProbeSession {
 
   private async massEraseNow(opts: OperationOptions): Promise<{ seconds: number }> {
     const t0 = performance.now();
-    await this.flashOp(`${flashDriver(this.family)} mass_erase 0`, opts, 0, { type: 'started', operation: 'erase' });
+    await this.flashOp(chipFamily(this.family).massErase, opts, 0, { type: 'started', operation: 'erase' });
     const s = seconds(t0);
     this.emit({ type: 'erased', address: 0, bytes: 0, seconds: s });
     return { seconds: s };
@@ -236,24 +240,18 @@ export class OpenocdSession implements ProbeSession {
   }
 
   private async lockNow(opts: FamilyOptions): Promise<void> {
-    const command = `${flashDriver(opts.family ?? this.family)} lock 0`;
+    const command = chipFamily(opts.family ?? this.family).lock;
     const reply = await this.must(command, opts, 0, 'PROGRAM_FAILED', { type: 'started', operation: 'lock' });
     // The stm32 drivers print "... failed to lock device" and still return ERROR_OK.
     if (/failed/i.test(reply.result)) throw new ProbeError('PROGRAM_FAILED', `${command}: ${reply.result.trim()}`);
   }
 
+  /** The family's lock proof from the chip table: an option-byte command, or the option register read directly. */
   private async readProtectionNow(opts: FamilyOptions): Promise<boolean> {
-    const driver = flashDriver(opts.family ?? this.family);
-    if (driver === 'stm32f2x') {
-      // stm32f2x options_read does not print RDP: read FLASH_OPTCR (RM0090: 0x40023C14, RDP in
-      // bits 15:8, 0xAA = level 0, no protection).
-      const optcr = await this.readNow(0x40023c14, 4, opts);
-      return optcr[1] !== 0xaa;
-    }
-    const command = `${driver} options_read 0`;
-    const reply = await this.must(command, opts, 0, 'TARGET_NOT_RESPONDING');
-    const on = parseReadProtection(reply.result);
-    if (on === undefined) throw new ProbeError('TARGET_NOT_RESPONDING', `${command} printed no read protection state: "${reply.result.slice(0, 200)}"`);
+    const { lockProof } = chipFamily(opts.family ?? this.family);
+    const reply = await this.must(lockProof.command, opts, 0, 'TARGET_NOT_RESPONDING');
+    const on = readProtectionFrom(lockProof, reply.result);
+    if (on === undefined) throw new ProbeError('TARGET_NOT_RESPONDING', `${lockProof.command} did not show the read protection state (${lockProof.register}): "${reply.result.slice(0, 200)}"`);
     return on;
   }
 

@@ -3,6 +3,7 @@
  * config/station.ts is the one definition of its fields) translated into openocd 0.12
  * command-line arguments.
  */
+import { chipFamily, type ChipFamily } from '../../core/chip-families.js';
 import type { ProbeConfig } from '../../config/station.js';
 
 export type { ProbeConfig };
@@ -30,11 +31,21 @@ export function probeFamily(settings: Pick<ProbeConfig, 'target' | 'family'>): s
 }
 
 /**
- * The openocd flash driver whose commands (lock, unlock, options_read, mass_erase) serve a family.
- * In 0.12 the STM32F2/F4/F7 share the stm32f2x driver: `stm32f2x lock 0`; there is no `stm32f4x lock`.
+ * The openocd flash driver whose commands serve a family, from the chip table (in 0.12 the
+ * F2/F4/F7 share stm32f2x; F0/F1/F3 stm32f1x; L4/G0/G4/WB/WL stm32l4x; L0/L1 stm32lx; H7
+ * stm32h7x). Throws ChipError for a family the table does not know.
  */
 export function flashDriver(family: string): string {
-  return /^stm32f[247]x$/.test(family) ? 'stm32f2x' : family;
+  return chipFamily(family).driver;
+}
+
+/** The chip family the settings name (their `family`, else their target script), if the table knows it. */
+export function knownFamily(settings: Pick<ProbeConfig, 'target' | 'family'>): ChipFamily | undefined {
+  try {
+    return chipFamily(probeFamily(settings));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -43,19 +54,22 @@ export function flashDriver(family: string): string {
  */
 export function openocdArgs(settings: ProbeConfig): string[] {
   const cmds: string[] = [];
+  const family = knownFamily(settings);
+  if (family?.swdOnly && (settings.transport === 'jtag' || settings.kind === 'remote_bitbang')) {
+    const how = settings.kind === 'remote_bitbang' ? "openocd 0.12's remote_bitbang speaks JTAG only, and" : 'transport jtag:';
+    throw new RangeError(`${how} ${family.name} parts have no JTAG port (SWD only); use transport swd`);
+  }
+  const transport = settings.transport ?? 'swd';
   switch (settings.kind) {
     case 'stlink':
       // interface/stlink.cfg uses the hla driver, whose transports are named hla_swd / hla_jtag.
-      cmds.push('source [find interface/stlink.cfg]');
-      if (settings.transport) cmds.push(`transport select hla_${settings.transport}`);
+      cmds.push('source [find interface/stlink.cfg]', `transport select hla_${transport}`);
       break;
     case 'jlink':
-      cmds.push('source [find interface/jlink.cfg]');
-      if (settings.transport) cmds.push(`transport select ${settings.transport}`);
+      cmds.push('source [find interface/jlink.cfg]', `transport select ${transport}`);
       break;
     case 'cmsis-dap':
-      cmds.push('source [find interface/cmsis-dap.cfg]');
-      if (settings.transport) cmds.push(`transport select ${settings.transport}`);
+      cmds.push('source [find interface/cmsis-dap.cfg]', `transport select ${transport}`);
       break;
     case 'linuxgpiod':
     case 'bcm2835gpio': {
@@ -64,7 +78,6 @@ export function openocdArgs(settings: ProbeConfig): string[] {
         if (settings.peripheral_base === undefined) throw new RangeError('bcm2835gpio needs peripheral_base (0x20000000, 0x3F000000 or 0xFE000000)');
         cmds.push(`bcm2835gpio peripheral_base 0x${settings.peripheral_base.toString(16)}`);
       }
-      const transport = settings.transport ?? 'swd';
       const pins: Partial<NonNullable<ProbeConfig['gpio']>> = settings.gpio ?? {};
       const required = transport === 'swd' ? (['swclk', 'swdio'] as const) : (['tck', 'tms', 'tdi', 'tdo'] as const);
       for (const name of required) if (pins[name] === undefined) throw new RangeError(`${settings.kind} over ${transport} needs gpio.${name}`);

@@ -9,7 +9,9 @@ import {
   parseSectors,
   parseVerified,
   parseWrote,
+  readProtectionFrom,
 } from '../../../src/devices/probe/openocd-output.js';
+import { CHIP_FAMILIES } from '../../../src/core/chip-families.js';
 
 describe('openocd 0.12 output', () => {
   it('parses command results', () => {
@@ -84,5 +86,26 @@ describe('openocd 0.12 output', () => {
   it('never decides on a warning, and says when nothing matched', () => {
     const c = classifyFailure({ lines: ['Warn : Failed to read memory at 0x0', 'Error: something new'] });
     expect(c).toMatchObject({ code: 'PROGRAM_FAILED', matched: false, evidence: 'Error: something new' });
+  });
+
+  it("reads each family's lock proof (the strings are openocd 0.12's command_print formats)", () => {
+    const { stm32f1, stm32g0, stm32wb, stm32h7, stm32f4, stm32l0 } = CHIP_FAMILIES;
+    expect(readProtectionFrom(stm32f1.lockProof, 'option byte register = 0x3fffffe\nwrite protection register = 0xffffffff\nread protection: on\n')).toBe(true);
+    expect(readProtectionFrom(stm32f1.lockProof, 'read protection: off\n')).toBe(false);
+    // stm32l4x: "Option Register: <0x%x> = 0x%x"; RDP is FLASH_OPTR[7:0], 0xAA = level 0
+    expect(readProtectionFrom(stm32g0.lockProof, 'Option Register: <0x40022020> = 0xdffff8aa')).toBe(false);
+    expect(readProtectionFrom(stm32g0.lockProof, 'Option Register: <0x40022020> = 0xdffff800')).toBe(true);
+    expect(readProtectionFrom(stm32g0.lockProof, 'Option Register: <0x40022020> = 0xdffff8cc')).toBe(true); // level 2
+    expect(readProtectionFrom(stm32wb.lockProof, 'Option Register: <0x58004020> = 0x3ffff1aa')).toBe(false);
+    expect(readProtectionFrom(stm32wb.lockProof, 'Option Register: <0x40022020> = 0x3ffff100')).toBeUndefined(); // not the WB's register
+    // stm32h7x: FLASH_OPTSR_CUR, RDP in bits 15:8
+    expect(readProtectionFrom(stm32h7.lockProof, 'Option Register: <0x5200201c> = 0x1c6aaf0')).toBe(false);
+    expect(readProtectionFrom(stm32h7.lockProof, 'Option Register: <0x5200201c> = 0x1c600f0')).toBe(true);
+    // read_memory ADDR 32 1 returns one number: F4 FLASH_OPTCR RDP bits 15:8, L0 FLASH_OPTR bits 7:0
+    expect(readProtectionFrom(stm32f4.lockProof, '0x0fffaaed')).toBe(false);
+    expect(readProtectionFrom(stm32f4.lockProof, '0x0fff55ed')).toBe(true);
+    expect(readProtectionFrom(stm32l0.lockProof, '0x807000aa')).toBe(false);
+    expect(readProtectionFrom(stm32l0.lockProof, '0x80700000')).toBe(true);
+    expect(readProtectionFrom(stm32l0.lockProof, 'read_memory: failed')).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { openocdProbe } from '../../../src/devices/probe/openocd.js';
 import { flashDriver, openocdArgs as argsOf, probeFamily } from '../../../src/devices/probe/probe-config.js';
 import { probeSchema } from '../../../src/config/station.js';
 
@@ -18,9 +19,17 @@ describe('probe settings to openocd arguments', () => {
     expect(commands(openocdArgs({ kind: 'jlink', target: 'target/stm32f4x.cfg', transport: 'swd' }))).toEqual(['source [find interface/jlink.cfg]', 'transport select swd', 'source [find {target/stm32f4x.cfg}]']);
     expect(commands(openocdArgs({ kind: 'cmsis-dap', target: 'target/stm32f1x.cfg', extra_commands: ['reset_config srst_only'] }))).toEqual([
       'source [find interface/cmsis-dap.cfg]',
+      'transport select swd',
       'source [find {target/stm32f1x.cfg}]',
       'reset_config srst_only',
     ]);
+  });
+
+  it('defaults every USB probe to SWD (openocd alone picks JTAG for a J-Link)', () => {
+    expect(commands(openocdArgs({ kind: 'jlink', target: 'target/stm32g0x.cfg' }))).toContain('transport select swd');
+    expect(commands(openocdArgs({ kind: 'cmsis-dap', target: 'target/stm32l4x.cfg' }))).toContain('transport select swd');
+    expect(commands(openocdArgs({ kind: 'stlink', target: 'target/stm32f4x.cfg' }))).toContain('transport select hla_swd');
+    expect(commands(openocdArgs({ kind: 'jlink', target: 'target/stm32f4x.cfg', transport: 'jtag' }))).toContain('transport select jtag');
   });
 
   it('the Pi GPIO adapters', () => {
@@ -57,10 +66,21 @@ describe('probe settings to openocd arguments', () => {
     expect(() => openocdArgs({ kind: 'stlink', target: 'target/stm32f1x.cfg', serial: 'x}; shutdown; {' })).toThrow(/not allowed/);
   });
 
-  it('names the family and the flash driver that serves it', () => {
+  it('names the family and the flash driver that serves it, from the chip table', () => {
     expect(probeFamily({ target: 'target/stm32f1x.cfg' })).toBe('stm32f1x');
     expect(probeFamily({ target: 'target/stm32f4x.cfg', family: 'stm32f4x' })).toBe('stm32f4x');
     expect(flashDriver('stm32f1x')).toBe('stm32f1x');
     expect(flashDriver('stm32f4x')).toBe('stm32f2x'); // 0.12 has no "stm32f4x lock"
+    const drivers = Object.fromEntries(['stm32f0x', 'stm32f3x', 'stm32f7x', 'stm32g0x', 'stm32g4x', 'stm32l4x', 'stm32wbx', 'stm32wlx', 'stm32l0', 'stm32l1', 'stm32h7x', 'stm32xl', 'stm32h7x_dual_bank'].map((f) => [f, flashDriver(f)]));
+    expect(drivers).toEqual({
+      stm32f0x: 'stm32f1x', stm32f3x: 'stm32f1x', stm32f7x: 'stm32f2x', stm32g0x: 'stm32l4x', stm32g4x: 'stm32l4x', stm32l4x: 'stm32l4x', stm32wbx: 'stm32l4x',
+      stm32wlx: 'stm32l4x', stm32l0: 'stm32lx', stm32l1: 'stm32lx', stm32h7x: 'stm32h7x', stm32xl: 'stm32f1x', stm32h7x_dual_bank: 'stm32h7x',
+    });
+  });
+
+  it('refuses a family the chip table does not know, before any unit', () => {
+    expect(() => flashDriver('stm32u5x')).toThrow(/not a chip family pijig knows/);
+    expect(() => openocdProbe(probeSchema.parse({ kind: 'stlink', target: 'target/stm32u5x.cfg' }))).toThrow(/not a chip family pijig knows/);
+    expect(() => openocdProbe(probeSchema.parse({ kind: 'stlink', target: 'boards/my-board.cfg', family: 'stm32g0' }))).not.toThrow();
   });
 });
