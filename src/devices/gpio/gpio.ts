@@ -17,12 +17,20 @@ export interface DigitalOutput {
   set(active: boolean): Promise<void>;
 }
 
+/** The pin's internal pull resistor. */
+export type GpioBias = 'pull-up' | 'pull-down' | 'disabled';
+
 export interface InputSpec {
   name: string;
   /** BCM line number on the GPIO chip. */
   line: number;
   activeLow: boolean;
   debounceMs: number;
+  /**
+   * Pull resistor to set. Absent: leave the pin as it is (on a Pi after reset BCM 0-8 pull up,
+   * 9-27 pull down). Adapters that cannot set bias (sysfs) ignore it; `config check` warns.
+   */
+  bias?: GpioBias;
 }
 
 export interface OutputSpec {
@@ -42,7 +50,7 @@ export interface GpioChip {
 export class GpioError extends Error {
   override name = 'GpioError';
   constructor(
-    readonly code: 'NO_CHIP' | 'EXPORT_FAILED' | 'LINE_BUSY' | 'IO',
+    readonly code: 'NO_CHIP' | 'NO_BACKEND' | 'EXPORT_FAILED' | 'REQUEST_FAILED' | 'LINE_BUSY' | 'IO',
     message: string,
     options?: { cause?: unknown },
   ) {
