@@ -3,10 +3,10 @@ import { Command, Option } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { loadStation } from './config/station.js';
+import { loadStation, parseStation, stationWarnings } from './config/station.js';
 import { loadPlan } from './config/plan.js';
 import { YamlSource } from './config/yaml.js';
-import { ConfigError } from './config/errors.js';
+import { ConfigError, formatIssue, type ConfigIssue } from './config/errors.js';
 import { jsonSchemas } from './config/json-schema.js';
 import { STEP_KINDS } from './steps/registry.js';
 import { registerBundleCommands } from './cli/bundle.js';
@@ -33,7 +33,7 @@ program
   .option('-c, --config <file>', 'station wiring', '/etc/pijig/station.yaml')
   .action(async (o: { config: string }) => {
     // Hardware libraries load only here, on the Pi.
-    const { OnoffGpioChip } = await import('./devices/gpio/gpio.onoff.js');
+    const { openGpioChip } = await import('./devices/gpio/open.js');
     const { LinuxI2cBus } = await import('./devices/i2c/i2c.real.js');
     let config;
     try {
@@ -43,7 +43,7 @@ program
       if (e instanceof ConfigError) await showOnDefaultDisplay(() => LinuxI2cBus.open(1), configFaultScreen(e));
       throw e;
     }
-    const gpio = await OnoffGpioChip.open();
+    const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log: (m) => err(`${new Date().toISOString()} ${m}`) });
     const i2c = await LinuxI2cBus.open(config.i2c.bus);
     const app = await startApp(config, { gpio, i2c, probe: config.probe ? probeSettingsFrom(config.probe) : undefined, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
     app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
@@ -97,10 +97,13 @@ config
     let bad = 0;
     for (const file of files) {
       try {
-        const value = (await YamlSource.load(file)).value as Record<string, unknown> | null;
-        if (value && typeof value === 'object' && 'station_id' in value) await loadStation(file);
+        const source = await YamlSource.load(file);
+        const value = source.value as Record<string, unknown> | null;
+        let warnings: ConfigIssue[] = [];
+        if (value && typeof value === 'object' && 'station_id' in value) warnings = stationWarnings(parseStation(source), source);
         else await loadPlan(file, STEP_KINDS);
-        out(`${file}: ok`);
+        for (const w of warnings) out(`warning: ${formatIssue(w)}`);
+        out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
       } catch (e) {
         bad++;
         err(e instanceof ConfigError ? e.message : `${file}: ${(e as Error).message}`);
