@@ -27,6 +27,7 @@ export const REASONS = {
   COMMAND_FAILED: 'external command failed',
   // functional checks
   I2C_ERROR: 'I2C device did not answer',
+  OVERRANGE: 'the unit drew more current than the power monitor can measure (its range ends above max_current_a)',
   CONSOLE_TIMEOUT: 'console did not answer in time',
   CONSOLE_ERROR: 'console port error',
   LED_STATE: 'an LED is not in the expected state (dark, stuck on or not blinking)',
