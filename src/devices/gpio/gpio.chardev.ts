@@ -449,9 +449,9 @@ export class ChardevGpioChip implements GpioChip {
     let lost = false;
     for (const chunk of chunks) {
       for (const event of decodeLineEvents(chunk)) {
-        const last = input.lastEdge;
-        if (last && event.lineSeqno !== last.lineSeqno + 1) {
-          input.lostEvents += Math.max(0, event.lineSeqno - last.lineSeqno - 1);
+        const expected = (input.lastEdge?.lineSeqno ?? 0) + 1; // the kernel numbers a line's events from 1
+        if (event.lineSeqno !== expected) {
+          input.lostEvents += Math.max(0, event.lineSeqno - expected);
           lost = true;
         }
         input.lastEdge = event;
