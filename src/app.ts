@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { ConfigError } from './config/errors.js';
 import type { StationConfig, ProbeConfig } from './config/station.js';
 import { loadPlan, parsePlan } from './config/plan.js';
-import type { GpioChip, DigitalOutput } from './devices/gpio/gpio.js';
+import type { GpioChip, DigitalOutput, GpioBias } from './devices/gpio/gpio.js';
 import type { I2cBus } from './devices/i2c/i2c.js';
 import { Ssd1306Display } from './devices/display/ssd1306.js';
 import type { Display } from './devices/display/display.js';
@@ -109,7 +109,8 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   const g = config.gpio;
   await mkdir(config.dataDir, { recursive: true });
 
-  const input = (name: string, s: { line: number; active_low: boolean; debounce_ms: number }) => hw.gpio.input({ name, line: s.line, activeLow: s.active_low, debounceMs: s.debounce_ms });
+  const input = (name: string, s: { line: number; active_low: boolean; debounce_ms: number; bias?: GpioBias | undefined }) =>
+    hw.gpio.input({ name, line: s.line, activeLow: s.active_low, debounceMs: s.debounce_ms, ...(s.bias ? { bias: s.bias } : {}) });
   const output = async (name: string, s: { line: number; active_low: boolean } | undefined): Promise<DigitalOutput | undefined> =>
     s ? hw.gpio.output({ name, line: s.line, activeLow: s.active_low }) : undefined;
   const inputs = { start: await input('start', g.inputs.start), abort: await input('abort', g.inputs.abort), lidClosed: await input('lid_closed', g.inputs.lid_closed) };

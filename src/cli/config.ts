@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { loadStation } from '../config/station.js';
+import { parseStation, stationWarnings } from '../config/station.js';
 import { loadPlan } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatIssue, type ConfigIssue } from '../config/errors.js';
 import { jsonSchemas } from '../config/json-schema.js';
 import { STEP_KINDS } from '../steps/registry.js';
 import type { CliIo } from './io.js';
@@ -19,10 +19,13 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
       let bad = 0;
       for (const file of files) {
         try {
-          const value = (await YamlSource.load(file)).value as Record<string, unknown> | null;
-          if (value && typeof value === 'object' && 'station_id' in value) await loadStation(file);
+          const source = await YamlSource.load(file);
+          const value = source.value as Record<string, unknown> | null;
+          let warnings: ConfigIssue[] = [];
+          if (value && typeof value === 'object' && 'station_id' in value) warnings = stationWarnings(parseStation(source), source);
           else await loadPlan(file, STEP_KINDS);
-          out(`${file}: ok`);
+          for (const w of warnings) out(`warning: ${formatIssue(w)}`);
+          out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
         } catch (e) {
           bad++;
           err(e instanceof ConfigError ? e.message : `${file}: ${(e as Error).message}`);

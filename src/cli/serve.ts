@@ -12,7 +12,7 @@ export function registerServe(program: Command, { err }: CliIo): void {
     .option('-c, --config <file>', 'station wiring', '/etc/pijig/station.yaml')
     .action(async (o: { config: string }) => {
       // Hardware libraries load only here, on the Pi.
-      const { OnoffGpioChip } = await import('../devices/gpio/gpio.onoff.js');
+      const { openGpioChip } = await import('../devices/gpio/open.js');
       const { LinuxI2cBus } = await import('../devices/i2c/i2c.real.js');
       let config;
       try {
@@ -22,7 +22,7 @@ export function registerServe(program: Command, { err }: CliIo): void {
         if (e instanceof ConfigError) await showOnDefaultDisplay(() => LinuxI2cBus.open(1), configFaultScreen(e));
         throw e;
       }
-      const gpio = await OnoffGpioChip.open();
+      const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log: (m) => err(`${new Date().toISOString()} ${m}`) });
       const i2c = await LinuxI2cBus.open(config.i2c.bus);
       const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
       app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { resolve, dirname } from 'node:path';
 import { YamlSource } from './yaml.js';
 import { chipFamily, probeScriptProblem, type ChipFamily } from '../core/chip-families.js';
+import type { ConfigIssue } from './errors.js';
+import { resetPull } from './pi-header.js';
 
 /** BCM GPIO lines on the Raspberry Pi's 40-pin header. */
 export const HEADER_LINES = { min: 2, max: 27 } as const;
@@ -20,6 +22,12 @@ const input = z.strictObject({
   line,
   active_low: z.boolean().default(false).describe('true when the switch pulls the line to ground when active'),
   debounce_ms: z.number().min(0).max(1000).default(20),
+  bias: z
+    .enum(['pull-up', 'pull-down', 'disabled'])
+    .optional()
+    .describe(
+      "the pin's internal pull resistor (gpio.backend chardev). Absent: left as the Pi set it - BCM 0-8 pull up, 9-27 pull down at reset. A button to GND needs pull-up",
+    ),
 });
 
 const output = z.strictObject({
@@ -123,6 +131,11 @@ export const stationSchema = z
     data_dir: z.string().min(1).default('/var/lib/pijig'),
     plan: z.string().min(1).optional().describe('test plan used when no image bundle is active (relative to this file)'),
     gpio: z.strictObject({
+      backend: z
+        .enum(['auto', 'chardev', 'sysfs'])
+        .default('auto')
+        .describe('chardev: /dev/gpiochipN (sets bias, kernel debounce); sysfs: onoff (cannot set pull resistors); auto: chardev when /dev/gpiochip0 exists and koffi loads'),
+      chip: z.string().min(1).optional().describe("chardev: a /dev/gpiochipN path or a chip label (default: the Pi's main GPIO controller, found by label)"),
       inputs: z.strictObject({ start: input, abort: input, lid_closed: input }),
       outputs: z.strictObject({
         dut_power: output,
@@ -219,4 +232,45 @@ export function parseStation(source: YamlSource): StationConfig {
 
 export async function loadStation(file: string): Promise<StationConfig> {
   return parseStation(await YamlSource.load(file));
+}
+
+/**
+ * Wiring that validates but will misbehave on a real Pi, as warnings with file and line:
+ * - gpio.backend sysfs with inputs asking for a bias (sysfs cannot set pull resistors);
+ * - an input that reads *active* while nothing drives it (a button to GND on BCM 9-27 with no
+ *   pull-up reads pressed forever), or that floats (bias disabled);
+ * - an output whose pin's reset pull is its active level: it is active while the Pi boots, until
+ *   pijig claims the line (a relay driver on BCM 0-8 powers the DUT at boot).
+ */
+export function stationWarnings(config: StationConfig, source?: YamlSource): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const warn = (path: (string | number)[], message: string) =>
+    issues.push(source ? source.issue(path, message) : { file: config.file, path: path.join('.'), message });
+  const g = config.gpio;
+  const sysfs = g.backend === 'sysfs';
+
+  for (const [name, spec] of Object.entries(g.inputs)) {
+    if (sysfs && spec.bias) warn(['gpio', 'backend'], `sysfs cannot set pull resistors: inputs.${name} asks for ${spec.bias}`);
+    const at = spec.bias ? ['gpio', 'inputs', name, 'bias'] : ['gpio', 'inputs', name];
+    const reset = resetPull(spec.line);
+    const pull = sysfs || !spec.bias ? reset : spec.bias === 'pull-up' ? 'up' : spec.bias === 'pull-down' ? 'down' : undefined;
+    const meaning = name === 'lid_closed' ? 'closed' : 'pressed';
+    const why = sysfs || !spec.bias ? `BCM ${spec.line} pulls ${reset} at reset${sysfs && spec.bias ? ' and sysfs cannot change it' : ''}` : `bias ${spec.bias}`;
+    if (pull === undefined) {
+      warn(at, `bias disabled: BCM ${spec.line} floats while nothing drives it and may read ${meaning}; fit an external resistor or set pull-up/pull-down`);
+    } else if ((pull === 'down') === spec.active_low) {
+      const fix = spec.active_low ? 'pull-up' : 'pull-down';
+      warn(at, `${spec.active_low ? 'active low' : 'active high'} with no ${fix}: ${why}, so ${name} reads ${meaning} while nothing drives it; set bias: ${fix}${sysfs ? ' with gpio.backend chardev' : ''} (or fit an external ${fix})`);
+    }
+  }
+
+  for (const [name, spec] of Object.entries(g.outputs)) {
+    if (!spec) continue;
+    const reset = resetPull(spec.line);
+    if (!reset || (reset === 'up') === spec.active_low) continue;
+    const what = name === 'dut_power' ? 'the DUT is powered' : `${name} is active`;
+    const other = reset === 'up' ? 'BCM 9-27, which pull down' : 'BCM 2-8, which pull up';
+    warn(['gpio', 'outputs', name, 'line'], `BCM ${spec.line} pulls ${reset} at reset: ${what} while the Pi boots, until pijig claims the line; move it to ${other}${spec.active_low ? '' : ' (or use an active-low driver)'}`);
+  }
+  return issues;
 }

@@ -38,6 +38,7 @@ export const REASONS = {
   CONSOLE_TIMEOUT: { result: 'FAIL', text: 'console did not answer in time' },
   CONSOLE_ERROR: { result: 'ERROR', text: 'console port error' },
   LED_STATE: { result: 'FAIL', text: 'an LED is not in the expected state (dark, stuck on or not blinking)' },
+  OVERRANGE: { result: 'FAIL', text: 'the unit drew more current than the power monitor can measure (its range ends above max_current_a)' },
 } as const satisfies Record<string, { result: 'FAIL' | 'ERROR' | 'ABORTED'; text: string }>;
 
 export type ReasonCode = keyof typeof REASONS;

@@ -55,7 +55,7 @@ export interface VirtualJigOptions {
  * that the simulated INA219 reports, and lights LEDs that the simulated light sensors see.
  */
 export class VirtualJig {
-  readonly gpio = new SimGpioChip();
+  readonly gpio: SimGpioChip;
   readonly i2c: SimI2cBus;
   readonly panel: SimOledPanel;
   readonly ina219: SimIna219;
@@ -74,6 +74,7 @@ export class VirtualJig {
 
   private constructor(private readonly options: VirtualJigOptions) {
     const { station } = options;
+    this.gpio = new SimGpioChip({ canSetBias: station.gpio.backend !== 'sysfs', seed: options.seed ?? 1 });
     this.i2c = new SimI2cBus(station.i2c.bus);
     this.panel = new SimOledPanel({ controller: station.display.controller });
     this.i2c.attach(station.display.address, this.panel);
@@ -132,20 +133,21 @@ export class VirtualJig {
     return !this.lidWasOpen;
   }
 
-  /** Close or open the fixture lid (the lid switch's level changes; the station debounces it). */
+  /** Close or open the fixture lid: a closed switch drives its active level, an open one lets the line go to its pull. */
   setLid(closed: boolean): void {
     const lid = this.options.station.gpio.inputs.lid_closed;
-    this.gpio.setLevel(lid.line, closed !== lid.active_low);
+    if (closed) this.gpio.setLevel(lid.line, !lid.active_low);
+    else this.gpio.release(lid.line);
     if (closed && this.lidWasOpen && !this.options.keepUnit) this.newUnit();
     this.lidWasOpen = !closed;
   }
 
-  /** Press and release a button, held well past its debounce time. */
+  /** Press and release a button, held well past its debounce time. Released, the line reads its pull. */
   async press(button: 'start' | 'abort', holdMs = 80): Promise<void> {
     const spec = this.options.station.gpio.inputs[button];
     this.gpio.setLevel(spec.line, !spec.active_low);
     await sleep(Math.max(holdMs, spec.debounce_ms * 2));
-    this.gpio.setLevel(spec.line, spec.active_low);
+    this.gpio.release(spec.line);
   }
 
   outputs(): { dutPower: boolean; green: boolean; red: boolean; amber: boolean; buzzer: boolean } {
@@ -177,9 +179,8 @@ export class VirtualJig {
     const chip = this.options.keepUnit ? await SimStm32.loadFlash(join(workDir, 'dut.flash'), { missingOk: true, powered: false }) : this.chipValue;
     this.attachChip(chip);
 
-    // idle levels of the inputs before the station claims them: buttons released, lid open
-    for (const name of ['start', 'abort'] as const) this.gpio.setLevel(station.gpio.inputs[name].line, station.gpio.inputs[name].active_low);
-    this.gpio.setLevel(station.gpio.inputs.lid_closed.line, station.gpio.inputs.lid_closed.active_low);
+    // Buttons released and lid open drive nothing: the inputs read their pull resistors (bias),
+    // as on a bare Pi - wiring without pull-ups reads the buttons pressed here too.
 
     // the DUT relay powers the chip (and so its firmware)
     const relay = station.gpio.outputs.dut_power;

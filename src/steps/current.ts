@@ -39,10 +39,17 @@ export const currentStep = defineStep({
       for (let i = 0; i < samples; i++) {
         // Paced from the first sample, so the time a sample takes does not stretch the window.
         if (i > 0) await sleep(start + i * gap - Date.now(), ctx.signal);
-        readings.push(await monitor.sample());
+        readings.push(await monitor.sample(ctx.signal));
         ctx.progress((i + 1) / samples, 'measuring current');
       }
       const currents = readings.map((r) => r.currentMa);
+      const overrange = readings.filter((r) => r.overflow).length;
+      if (overrange) {
+        // Saturated readings are lower bounds: a limit must not pass on them.
+        throw new StepError('OVERRANGE', `${monitor.description}: ${overrange} of ${readings.length} samples beyond the measurable range (max read ${Math.max(...currents)} mA)`, {
+          details: { monitor: monitor.description, samples_ma: currents, overflow_samples: overrange },
+        });
+      }
       const mean = currents.reduce((a, b) => a + b, 0) / currents.length;
       const busMean = readings.reduce((a, r) => a + r.busVoltageV, 0) / readings.length;
       const measurements: Measurement[] = [
@@ -53,7 +60,7 @@ export const currentStep = defineStep({
       ];
       return {
         measurements,
-        data: { monitor: monitor.description, samples_ma: currents, overflow_samples: readings.filter((r) => r.overflow).length },
+        data: { monitor: monitor.description, samples_ma: currents, overflow_samples: 0, recalibrated_samples: readings.filter((r) => r.recalibrated).length },
       };
     } catch (error) {
       throw stepErrorFrom(error, monitor, ctx.signal);

@@ -25,7 +25,7 @@ describe('station configuration', () => {
   it('loads the shipped example', async () => {
     const config = await loadStation(example);
     expect(config.station_id).toBe('line1-jig01');
-    expect(config.gpio.inputs.start).toEqual({ line: 17, active_low: true, debounce_ms: 20 });
+    expect(config.gpio.inputs.start).toEqual({ line: 17, active_low: true, debounce_ms: 20, bias: 'pull-up' });
     expect(config.display).toEqual({ controller: 'ssd1306', address: 0x3c });
     expect(config.planFile).toMatch(/jig-config\/plan\.yaml$/);
   });
@@ -69,10 +69,10 @@ describe('station configuration', () => {
   });
 
   it('refuses a GPIO line wired to two functions and an I2C address used twice', async () => {
-    const text = (await exampleText()).replace('light_red:   { line: 13 }', 'light_red:   { line: 6 }').replace('address: 0x29', 'address: 0x3c');
+    const text = (await exampleText()).replace('light_red:   { line: 13 }', 'light_red:   { line: 25 }').replace('address: 0x29', 'address: 0x3c');
     const issues = issuesOf(text);
     expect(issues.map((i) => i.path).sort()).toEqual(['gpio.outputs.light_red.line', 'light_sensors[1].address']);
-    expect(issues.find((i) => i.path.startsWith('gpio'))!.message).toMatch(/GPIO 6 is already used by gpio\.outputs\.light_green/);
+    expect(issues.find((i) => i.path.startsWith('gpio'))!.message).toMatch(/GPIO 25 is already used by gpio\.outputs\.light_green/);
   });
 
   it('refuses unknown fields (typos) and reports YAML syntax errors with a line', async () => {

@@ -21,8 +21,8 @@ export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
 export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined) {
   const dir = await mkdtemp(join(tmpdir(), 'pijig-station-'));
   const chip = new SimGpioChip();
-  const start = await chip.input({ name: 'start', line: LINES.start, activeLow: true, debounceMs: DEBOUNCE.start });
-  const abort = await chip.input({ name: 'abort', line: LINES.abort, activeLow: true, debounceMs: DEBOUNCE.abort });
+  const start = await chip.input({ name: 'start', line: LINES.start, activeLow: true, debounceMs: DEBOUNCE.start, bias: 'pull-up' });
+  const abort = await chip.input({ name: 'abort', line: LINES.abort, activeLow: true, debounceMs: DEBOUNCE.abort, bias: 'pull-up' });
   const lidClosed = await chip.input({ name: 'lid_closed', line: LINES.lid, activeLow: false, debounceMs: DEBOUNCE.lid });
   const dutPower = await chip.output({ name: 'dut_power', line: LINES.power, activeLow: false });
   const [green, red, amber, buzzer] = await Promise.all(

@@ -18,12 +18,20 @@ export interface DigitalOutput {
   set(active: boolean): Promise<void>;
 }
 
+/** The pin's internal pull resistor. */
+export type GpioBias = 'pull-up' | 'pull-down' | 'disabled';
+
 export interface InputSpec {
   name: string;
   /** BCM line number on the GPIO chip. */
   line: number;
   activeLow: boolean;
   debounceMs: number;
+  /**
+   * Pull resistor to set. Absent: leave the pin as it is (on a Pi after reset BCM 0-8 pull up,
+   * 9-27 pull down). Adapters that cannot set bias (sysfs) ignore it; `config check` warns.
+   */
+  bias?: GpioBias;
 }
 
 export interface OutputSpec {
@@ -40,4 +48,4 @@ export interface GpioChip {
   close(): Promise<void>;
 }
 
-export class GpioError extends PijigError<'NO_CHIP' | 'EXPORT_FAILED' | 'LINE_BUSY' | 'IO'> {}
+export class GpioError extends PijigError<'NO_CHIP' | 'NO_BACKEND' | 'EXPORT_FAILED' | 'REQUEST_FAILED' | 'LINE_BUSY' | 'IO'> {}

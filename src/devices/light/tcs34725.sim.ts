@@ -12,7 +12,7 @@ export interface SimIrradiance {
 export interface SimTcs34725Options {
   /** What the sensor sees right now (the virtual jig derives it from the DUT's LED). */
   light: () => SimIrradiance;
-  /** ID register value: 0x44 or 0x4d for a real part; anything else simulates a wrong chip. */
+  /** ID register value: 0x44, 0x4d or 0x10 for a real part; anything else simulates a wrong chip. */
   id?: number;
   /** Infrared seen by the clear channel only, as a fraction of r+g+b. */
   infrared?: number;

@@ -12,8 +12,11 @@ export const TCS_AUTO_INCREMENT = 0x20;
 export const TCS_ENABLE_PON = 0x01;
 export const TCS_ENABLE_AEN = 0x02;
 export const TCS_STATUS_AVALID = 0x01;
-/** ID register: 0x44 = TCS34721/TCS34725, 0x4D = TCS34723/TCS34727. */
-export const TCS_IDS = [0x44, 0x4d] as const;
+/**
+ * ID register: 0x44 = TCS34721/TCS34725, 0x4D = TCS34723/TCS34727 (ams datasheet); 0x10 is what
+ * some TCS34725 boards report, and Adafruit_TCS34725 (and DFRobot's driver) accept it too.
+ */
+export const TCS_IDS: readonly number[] = [0x44, 0x4d, 0x10];
 /** One integration cycle, ms. */
 export const TCS_CYCLE_MS = 2.4;
 const GAINS = { 1: 0, 4: 1, 16: 2, 60: 3 } as const;
@@ -85,8 +88,8 @@ export class Tcs34725 implements LightSensor {
   async init(signal?: AbortSignal): Promise<void> {
     this.ready = false;
     const [id] = await this.readBytes(TCS_REG.id, 1);
-    if (!TCS_IDS.includes(id as 0x44)) {
-      throw new LightSensorError('WRONG_ID', `${this.description}: ID register reads 0x${id!.toString(16)}, expected 0x44 or 0x4d (not a TCS3472x?)`);
+    if (!TCS_IDS.includes(id!)) {
+      throw new LightSensorError('WRONG_ID', `${this.description}: ID register reads 0x${id!.toString(16)}, expected ${TCS_IDS.map((i) => `0x${i.toString(16)}`).join(', ')} (not a TCS3472x?)`);
     }
     await this.writeRegister(TCS_REG.atime, 256 - this.cycles);
     await this.writeRegister(TCS_REG.control, GAINS[this.gain]);

@@ -25,6 +25,8 @@ export interface SimI2cTraffic {
 
 const POWER_ON_CONFIG = 0x399f;
 const TRAFFIC_KEPT = 256;
+/** Conversion time per ADC code, µs (datasheet table 5): 9/10/11/12-bit, then 12-bit averaged over 2..128. */
+const ADC_US = [84, 148, 276, 532, 84, 148, 276, 532, 532, 1060, 2130, 4260, 8510, 17020, 34050, 68100];
 
 /**
  * Register-level INA219. Speaks the chip's protocol: a 1-byte write sets the register pointer, a
@@ -33,9 +35,12 @@ const TRAFFIC_KEPT = 256;
  * calibration with the chip's integer arithmetic: Current = trunc(Shunt × Cal / 4096),
  * Power = trunc(Current × Bus / 5000) (datasheet eq. 3-4); with Cal = 0 (power-on) both read 0.
  *
- * The real chip converts continuously (0.5-68 ms per result); here each read of the shunt
- * register latches a fresh conversion and the bus/current/power registers report the latest one,
- * so one sample (shunt, bus, current) is self-consistent without a clock.
+ * Conversions run on the clock (Date.now, so fake timers drive it): in continuous mode a result
+ * lands every conversion time, computed from the config register's ADC and mode bits (16×
+ * averaging on both ADCs: 17.02 ms), counted from the last config write. Registers hold the last
+ * result until the next one. CNVR (bus register bit 1) is set when a result lands and cleared by
+ * reading the power register or writing the config register. `brownOut()` is a power-on reset:
+ * config back to 0x399F, calibration 0.
  *
  * Strict: writes to read-only registers, pointers past 0x05 and odd transaction lengths reject
  * with EIO, where the real chip would NAK or ignore them.
@@ -43,19 +48,25 @@ const TRAFFIC_KEPT = 256;
 export class SimIna219 implements SimI2cDevice {
   private readonly regs = new Uint16Array(6);
   private pointer = 0;
-  private latched = false;
+  /** Start of the conversion sequence (config write / reset), ms. */
+  private startedAt = 0;
+  /** Index of the result in the registers (0: none since the start). */
+  private served = 0;
   private readonly random: () => number;
   private failures: { count: number; code: I2cErrorCode } = { count: 0, code: 'EIO' };
   private readonly recorded: SimI2cTraffic[] = [];
+  /** Shunt register reads of a new result, and of a result already read (or of none since the last restart). */
+  readonly stats = { freshReads: 0, staleReads: 0 };
+  private shuntReadOf = 0;
 
   constructor(private readonly options: SimIna219Options) {
     this.random = gaussian(mulberry32(options.seed ?? 1));
     this.reset();
   }
 
-  /** Register value as the chip holds it (for tests and the virtual jig's display). */
+  /** Register value as the chip holds it now (for tests and the virtual jig's display); no side effects. */
   register(register: number): number {
-    if (!this.latched && register >= INA219_REG.shunt && register <= INA219_REG.current) this.convert();
+    this.update();
     return this.regs[register] ?? 0;
   }
 
@@ -64,9 +75,22 @@ export class SimIna219 implements SimI2cDevice {
     return this.recorded;
   }
 
+  /** Conversion time of the current config, ms. */
+  get conversionTimeMs(): number {
+    const config = this.regs[INA219_REG.config]!;
+    const mode = config & 0b111;
+    if (mode === 0 || mode === 0b100) return Infinity;
+    return ((mode & 0b010 ? ADC_US[(config >> 7) & 0xf]! : 0) + (mode & 0b001 ? ADC_US[(config >> 3) & 0xf]! : 0)) / 1000;
+  }
+
   /** Fault injection: the next `count` transactions fail with `code` (a glitching bus). */
   failNext(count: number, code: I2cErrorCode = 'EIO'): void {
     this.failures = { count, code };
+  }
+
+  /** Fault injection: the supply dipped and the chip went through a power-on reset (calibration 0). */
+  brownOut(): void {
+    this.reset();
   }
 
   onWrite(data: Uint8Array): void {
@@ -80,11 +104,12 @@ export class SimIna219 implements SimI2cDevice {
     const value = (data[1]! << 8) | data[2]!;
     if (register === INA219_REG.config) {
       if (value & 0x8000) return this.reset();
+      this.update();
       this.regs[INA219_REG.config] = value & 0x3fff;
-      this.latched = false;
+      this.restart(); // a mode write restarts conversion and clears CNVR
     } else if (register === INA219_REG.calibration) {
-      this.regs[INA219_REG.calibration] = value & 0xfffe; // FS0 is void and reads 0
-      this.latched = false;
+      this.update();
+      this.regs[INA219_REG.calibration] = value & 0xfffe; // FS0 is void and reads 0; used from the next result on
     } else {
       this.error(`register 0x${register.toString(16)} is read-only`);
     }
@@ -94,8 +119,14 @@ export class SimIna219 implements SimI2cDevice {
     this.record('read', undefined, length);
     this.maybeFail();
     if (length !== 1 && length !== 2) this.error(`read of ${length} bytes (INA219 registers are 2 bytes)`);
-    if (this.pointer === INA219_REG.shunt || !this.latched) this.convert();
+    this.update();
+    if (this.pointer === INA219_REG.shunt) {
+      if (this.served > this.shuntReadOf) this.stats.freshReads++;
+      else this.stats.staleReads++;
+      this.shuntReadOf = this.served;
+    }
     const value = this.regs[this.pointer]!;
+    if (this.pointer === INA219_REG.power) this.regs[INA219_REG.bus] = this.regs[INA219_REG.bus]! & ~0b10; // reading power clears CNVR
     const out = length === 2 ? Uint8Array.of(value >> 8, value & 0xff) : Uint8Array.of(value >> 8);
     this.recorded[this.recorded.length - 1]!.bytes = [...out];
     return out;
@@ -105,7 +136,26 @@ export class SimIna219 implements SimI2cDevice {
     this.regs.fill(0);
     this.regs[INA219_REG.config] = POWER_ON_CONFIG;
     this.pointer = 0;
-    this.latched = false;
+    this.restart();
+  }
+
+  private restart(): void {
+    this.startedAt = Date.now();
+    this.served = 0;
+    this.shuntReadOf = 0;
+    this.regs[INA219_REG.bus] = this.regs[INA219_REG.bus]! & ~0b10;
+  }
+
+  /** Bring the registers up to the latest result the clock says has landed. */
+  private update(): void {
+    const config = this.regs[INA219_REG.config]!;
+    const mode = config & 0b111;
+    const elapsed = Date.now() - this.startedAt;
+    const results = mode & 0b100 ? Math.floor(elapsed / this.conversionTimeMs) : elapsed >= this.conversionTimeMs ? 1 : 0; // triggered: one
+    if (results > this.served) {
+      this.served = results;
+      this.convert();
+    }
   }
 
   private convert(): void {
@@ -131,10 +181,9 @@ export class SimIna219 implements SimI2cDevice {
       power = 0xffff;
     }
     this.regs[INA219_REG.shunt] = shunt & 0xffff;
-    this.regs[INA219_REG.bus] = (bus << 3) | (calibration ? 0b10 : 0) | (overflow ? 1 : 0); // CNVR, OVF
+    this.regs[INA219_REG.bus] = (bus << 3) | 0b10 | (overflow ? 1 : 0); // CNVR, OVF
     this.regs[INA219_REG.power] = power;
     this.regs[INA219_REG.current] = current & 0xffff;
-    this.latched = true;
   }
 
   private maybeFail(): void {

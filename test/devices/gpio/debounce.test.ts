@@ -48,7 +48,7 @@ describe('debounce', () => {
 
   it('applies active-low polarity and debounce on the simulated chip like the real adapter', async () => {
     const chip = new SimGpioChip();
-    const start = await chip.input({ name: 'start', line: 17, activeLow: true, debounceMs: 20 });
+    const start = await chip.input({ name: 'start', line: 17, activeLow: true, debounceMs: 20, bias: 'pull-up' });
     expect(start.active).toBe(false); // pulled up, not pressed
     const seen: boolean[] = [];
     start.onChange((a) => seen.push(a));

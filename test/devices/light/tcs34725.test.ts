@@ -86,12 +86,20 @@ describe('Tcs34725 against the register-level simulation', () => {
     const { sensor } = setup({ id: 0x00 });
     const error = await run(sensor.init().catch((e: unknown) => e), 50);
     expect(error).toBeInstanceOf(LightSensorError);
-    expect(error).toMatchObject({ code: 'WRONG_ID', message: expect.stringMatching(/reads 0x0, expected 0x44 or 0x4d/) });
+    expect(error).toMatchObject({ code: 'WRONG_ID', message: expect.stringMatching(/reads 0x0, expected 0x44, 0x4d, 0x10/) });
   });
 
   it('accepts the TCS34727 ID 0x4d', async () => {
     const { sensor } = setup({ id: 0x4d });
     await expect(run(sensor.init(), 50)).resolves.toBeUndefined();
+  });
+
+  it('accepts ID 0x10, which some TCS34725 boards report (as Adafruit_TCS34725 does), and reads it', async () => {
+    const { sensor, firmware } = setup({ id: 0x10 });
+    await expect(run(sensor.init(), 50)).resolves.toBeUndefined();
+    await booted(firmware, 'led status on');
+    const reading = await run(sensor.observe(200, new AbortController().signal), 300);
+    expect(reading.dutyCycle).toBeGreaterThan(0.9);
   });
 
   it('reports a missing sensor as an I2C LightSensorError with EREMOTEIO as cause', async () => {
