@@ -38,9 +38,9 @@ describe('composition root', () => {
     const config = await loadStation(example);
     expect(openocdArgs(config.probe!).filter((a) => a !== '-c')).toEqual(expect.arrayContaining(['source [find interface/stlink.cfg]', 'source [find {target/stm32f1x.cfg}]', 'adapter speed 1800']));
     expect(config.probe!.deadlines).toEqual({ open_ms: 15_000, command_ms: 15_000, per_kib_ms: 2_000 });
-    const gpio = { kind: 'linuxgpiod', target: 'target/stm32f1x.cfg', extra_commands: ['reset_config srst_only'], gpio: { swclk: 25, swdio: 24, srst: 18 } };
+    const gpio = { kind: 'linuxgpiod', target: 'target/stm32f1x.cfg', extra_commands: ['reset_config srst_only'], gpio: { swclk: 20, swdio: 21, srst: 16 } };
     const source = YamlSource.parse((await readFile(example, 'utf8')).replace(/probe:\n(  .*\n)+/, `probe: ${JSON.stringify(gpio)}\n`), '/etc/pijig/station.yaml');
-    expect(openocdArgs(parseStation(source).probe!).filter((a) => a !== '-c')).toEqual(expect.arrayContaining(['adapter driver linuxgpiod', 'adapter gpio swclk 25 -chip 0', 'adapter gpio srst 18 -chip 0', 'transport select swd', 'reset_config srst_only']));
+    expect(openocdArgs(parseStation(source).probe!).filter((a) => a !== '-c')).toEqual(expect.arrayContaining(['adapter driver linuxgpiod', 'adapter gpio swclk 20 -chip 0', 'adapter gpio srst 16 -chip 0', 'transport select swd', 'reset_config srst_only']));
     expect(config.media).toEqual({ mount_dir: '/media/pijig', product: 'widget', target: 'stm32f103c8', allow_downgrade: false, max_file_mb: 16, public_keys: [] });
   });
 

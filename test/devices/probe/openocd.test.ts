@@ -2,7 +2,7 @@ import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OpenocdProbe, type OpenocdProcessInfo } from '../../../src/devices/probe/openocd.js';
 import { ProbeError, type ProbeEvent, type ProbeSession } from '../../../src/devices/probe/probe.js';
 
@@ -11,6 +11,7 @@ import { ProbeError, type ProbeEvent, type ProbeSession } from '../../../src/dev
 const FAKE = fileURLToPath(new URL('../../fixtures/fake-openocd.mjs', import.meta.url));
 const live: ProbeSession[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(live.splice(0).map((s) => s.close()));
 });
 
@@ -62,29 +63,38 @@ describe('openocd driver (TCL RPC over the process pipe)', () => {
     expect(v).toMatchObject({ ok: false, differences: 2, firstDifference: { address: 0x08000008, actual: 0x00, expected: 0x01 } });
   });
 
-  it('kills a hung openocd (which ignores SIGTERM) with SIGKILL at the deadline', async () => {
+  it('kills a hung openocd (which ignores SIGTERM) with SIGKILL at the deadline (fake time: the deadline decides)', async () => {
     const { session, processes } = await open('hang-on-write', { commandMs: 200, perKiBMs: 0 });
-    const t0 = performance.now();
-    const e = await rejection(session.writeFile(await file(1024), 0x08000000, op()));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const writing = new Promise<void>((resolve) => session.onEvent((e) => e.type === 'started' && e.operation === 'program' && resolve()));
+    const pending = rejection(session.writeFile(await file(1024), 0x08000000, op()));
+    await writing;
+    let settled = false;
+    void pending.then(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(199);
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false); // still hung: nothing but the deadline ends it
+    await vi.advanceTimersByTimeAsync(1);
+    const e = await pending;
+    vi.useRealTimers();
     expect(e.code).toBe('PROBE_TIMEOUT');
     expect(e.message).toContain('200 ms');
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(await processes[0]!.exited).toEqual({ code: null, signal: 'SIGKILL' });
     // The session is dead: later calls fail at once with the same reason.
     expect((await rejection(session.read(0x08000000, 4, op()))).code).toBe('PROBE_TIMEOUT');
   });
 
-  it('ends openocd within 100 ms of the abort signal', async () => {
+  it('ends openocd at once on the abort signal, by SIGKILL (fake time stands still: no deadline can have done it)', async () => {
     const { session, processes } = await open('hang-on-write');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const controller = new AbortController();
     const writing = new Promise<void>((resolve) => session.onEvent((e) => e.type === 'started' && e.operation === 'program' && resolve()));
     const running = session.writeFile(await file(1024), 0x08000000, { signal: controller.signal });
-    const exited = processes[0]!.exited.then(() => performance.now());
     await writing;
-    const t0 = performance.now();
     controller.abort(new Error('ABORT'));
     expect((await rejection(running)).code).toBe('ABORTED');
-    expect((await exited) - t0).toBeLessThan(100);
+    expect(await processes[0]!.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    vi.useRealTimers();
   });
 
   it('ends openocd on an abort that comes between commands', async () => {
