@@ -8,6 +8,9 @@ import { registerConfig } from './cli/config.js';
 import { registerExport } from './cli/export.js';
 import { registerServe } from './cli/serve.js';
 import { registerSim } from './cli/sim.js';
+import { registerLedger } from './cli/ledger.js';
+import { registerJournal } from './cli/journal.js';
+import { registerAudit } from './cli/audit.js';
 
 /**
  * The `pijig` command. The only place that reads argv and the environment, chooses real or
@@ -26,9 +29,15 @@ registerSim(program, io, EXAMPLES);
 registerConfig(program, io, EXAMPLES);
 registerExport(program, io);
 registerBundleCommands(program, { out });
+registerLedger(program, io);
+registerJournal(program, io);
+registerAudit(program, io);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const error = e as Error & { code?: string };
   err(error instanceof ConfigError ? error.message : `pijig: ${error.code ? `${error.code}: ` : ''}${error.message}`);
   process.exitCode = 2;
+  // A fatal error ends the process: nothing half-started (a server, a timer) may keep it alive.
+  // (Children die with it: they are bound to this process, util/child.ts.)
+  setTimeout(() => process.exit(), 200).unref();
 });

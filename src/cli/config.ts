@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseStation, stationWarnings } from '../config/station.js';
+import { parseStation, stationWarnings, type StationConfig } from '../config/station.js';
+import { access } from 'node:fs/promises';
+import { BlockError, macRange, serialRange } from '../core/blocks.js';
+import { LEDGER_FILE } from '../records/books.js';
+import { Ledger } from '../records/ledger.js';
 import { loadPlan } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
 import { ConfigError, formatIssue, type ConfigIssue } from '../config/errors.js';
@@ -22,7 +26,11 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
           const source = await YamlSource.load(file);
           const value = source.value as Record<string, unknown> | null;
           let warnings: ConfigIssue[] = [];
-          if (value && typeof value === 'object' && 'station_id' in value) warnings = stationWarnings(parseStation(source), source);
+          if (value && typeof value === 'object' && 'station_id' in value) {
+            const station = parseStation(source);
+            warnings = stationWarnings(station, source);
+            await checkStationBlock(station);
+          }
           else await loadPlan(file, STEP_KINDS);
           for (const w of warnings) out(`warning: ${formatIssue(w)}`);
           out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
@@ -45,4 +53,20 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
         out(file);
       }
     });
+}
+
+/** The station config's identity block against the numbers its data directory's ledger has used (BLOCK_OVERLAP). */
+async function checkStationBlock(station: StationConfig): Promise<void> {
+  const path = join(station.dataDir, LEDGER_FILE);
+  if (!(await access(path).then(() => true, () => false))) return;
+  const ledger = await Ledger.open(path, { readOnly: true });
+  const c = station.identity;
+  const where = `${station.file}: identity`;
+  try {
+    ledger.checkBlock(serialRange(c.serial_prefix, c.serial_digits, c.first, c.count), `${where} (serial)`);
+    ledger.checkBlock(macRange(c.mac_first.toLowerCase(), c.count), `${where} (mac_first)`);
+  } catch (e) {
+    if (e instanceof BlockError) throw new Error(`${e.code}: ${e.message} (ledger ${path})`, { cause: e });
+    throw e;
+  }
 }

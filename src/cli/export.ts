@@ -13,9 +13,10 @@ export function registerExport(program: Command, { out }: CliIo): void {
     .addOption(new Option('--format <format>', 'csv or json').choices(['csv', 'json']).default('csv'))
     .requiredOption('--out <file>', 'output file')
     .action(async (o: { dataDir: string; format: 'csv' | 'json'; out: string }) => {
-      const journal = await Journal.open(join(o.dataDir, 'units.jsonl'));
+      // Read-only: exporting beside a running station changes nothing; a damaged record stops the export, naming it.
+      const journal = await Journal.open(join(o.dataDir, 'units.jsonl'), { readOnly: true });
       try {
-        await exportUnits(journal.read(), o.out, o.format);
+        await exportUnits(() => journal.read(), o.out, o.format);
         out(`${journal.count} units -> ${o.out}`);
       } finally {
         await journal.close();

@@ -18,7 +18,9 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
     .option('--screenshots <dir>', 'save the OLED after each cycle as PNG')
     .option('--usb-demo', 'with --cycles: bring a new signed bundle on a stick, run the cycles, collect the logs on a stick', false)
     .option('-v, --verbose', 'print the station log', false)
-    .action(async (o: { config: string; plan: string; dataDir: string; cycles?: number; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; verbose: boolean }) => {
+    .option('--firmware-size <bytes>', 'size of the demo firmware image (default 4096; a multiple of 4, at least 352)', (v) => positiveInt(v, '--firmware-size'))
+    .option('--dut-log <file>', 'append what happens to each simulated chip (erases, identity records, chip UIDs) to this file, as JSON lines')
+    .action(async (o: { config: string; plan: string; dataDir: string; cycles?: number; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; verbose: boolean; firmwareSize?: number; dutLog?: string }) => {
       // The simulator loads only here: `serve` never imports anything under sim/.
       const { runSim } = await import('../sim/run.js');
       const { SIM_FAULTS } = await import('../sim/jig.js');
@@ -36,6 +38,8 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
         usbDemo: o.usbDemo,
         out,
         verbose: o.verbose,
+        ...(o.firmwareSize ? { firmwareBytes: o.firmwareSize } : {}),
+        ...(o.dutLog ? { dutLog: o.dutLog } : {}),
       });
       if (o.cycles !== undefined) {
         out(`${summary.cycles} cycles, ${summary.cycles - summary.unexpected} as expected; ${summary.openocdProcesses} openocd processes; journal: ${resolve(o.dataDir, 'data', 'units.jsonl')}`);

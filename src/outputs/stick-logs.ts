@@ -3,8 +3,10 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { UnitRecord } from '../core/record.js';
 import { fsyncDir, writeFileAtomic } from '../util/fs.js';
-import { csvHeader, unitCsvLine, unitJsonLine } from '../records/export.js';
+import { csvHeader, headerMeasurements, measurementsOf, unitCsvLine, unitJsonLine } from '../records/export.js';
 import type { JournalSource } from '../records/journal.js';
+import { GENESIS, lineHash } from '../records/chain.js';
+import { CHECKPOINT_FILE, type CheckpointCounts } from '../records/checkpoint.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { OutputError } from './errors.js';
 import { JournalFollower } from './follower.js';
@@ -26,6 +28,9 @@ const cursorSchema = z.strictObject({
   /** Lengths of the two files at that point: everything beyond is an interrupted append. */
   jsonlBytes: z.int().min(0),
   csvBytes: z.int().min(0),
+  /** sha256 of the last JSON line (the journal's hash chain at `seq`) and the results up to it: what the checkpoint signs. */
+  head: z.string().regex(/^[0-9a-f]{64}$/),
+  counts: z.strictObject({ PASS: z.int().min(0), FAIL: z.int().min(0), ERROR: z.int().min(0), ABORTED: z.int().min(0) }),
   updatedAt: z.string(),
 });
 export type SyncCursor = z.infer<typeof cursorSchema>;
@@ -63,6 +68,12 @@ export interface StickLogsOptions {
   /** Records per durable commit (fsync of both files, then the cursor). */
   commitEvery?: number;
   now?: () => Date;
+  /**
+   * The signed checkpoint for the logs up to `seq` (records/checkpoint.ts, signed with the
+   * station key), as the text of checkpoint.json; written after every commit, once the data it
+   * covers is fsync'd.
+   */
+  checkpoint?: (at: { seq: number; head: string; counts: CheckpointCounts }) => string;
 }
 
 /**
@@ -86,6 +97,8 @@ export class StickLogs implements RecordOutput {
   private readonly now: () => Date;
   /** The cursor as this output left it: where the next write appends. */
   private at: SyncCursor | undefined;
+  /** The measurement columns of units.csv's header (undefined: its header is of another format). */
+  private columns: string[] | undefined = [];
 
   constructor(
     readonly stickRoot: string,
@@ -122,6 +135,7 @@ export class StickLogs implements RecordOutput {
     this.droppedBytes = jsonlSize - cursor.jsonlBytes + (csvSize - cursor.csvBytes);
     this.repair = this.droppedBytes > 0 ? 'truncated' : 'none';
     if (this.droppedBytes > 0) await this.truncate(cursor);
+    this.columns = headerMeasurements(await firstLine(csvPath));
     this.at = cursor;
     return cursor.lastId === undefined ? { seq: cursor.seq } : { seq: cursor.seq, id: cursor.lastId };
   }
@@ -145,11 +159,14 @@ export class StickLogs implements RecordOutput {
     let cf: FileHandle | undefined;
     try {
       cf = await open(join(this.dir, UNITS_CSV), 'a');
+      // (cf is replaced when the CSV's columns change)
       let jbuf: string[] = [];
       let cbuf: string[] = [];
       let pending = 0;
       let jsonlBytes = at.jsonlBytes;
       let csvBytes = at.csvBytes;
+      let head = at.head;
+      const counts = { ...at.counts };
       const flush = async () => {
         const j = jbuf.join('');
         const c = cbuf.join('');
@@ -162,8 +179,19 @@ export class StickLogs implements RecordOutput {
         pending = 0;
       };
       for (const r of records) {
+        const columns = measurementsOf(r);
+        if (!sameColumns(this.columns, columns)) {
+          // A CSV never changes its columns: a unit of another plan starts a new units.csv (the old one is kept aside).
+          await flush();
+          await cf.sync();
+          await cf.close();
+          csvBytes = await this.startCsv(columns, csvBytes);
+          cf = await open(join(this.dir, UNITS_CSV), 'a');
+        }
         const j = unitJsonLine(r);
-        const c = unitCsvLine(r);
+        const c = unitCsvLine(r, columns);
+        head = lineHash(j.slice(0, -1));
+        counts[r.result]++;
         jbuf.push(j);
         cbuf.push(c);
         pending += j.length + c.length;
@@ -173,7 +201,11 @@ export class StickLogs implements RecordOutput {
       await jf.sync();
       await cf.sync();
       const last = records[records.length - 1];
-      await this.commit({ ...at, jsonlBytes, csvBytes, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+      await this.commit({ ...at, jsonlBytes, csvBytes, head, counts, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+      const checkpoint = this.options.checkpoint;
+      if (checkpoint && this.at && this.at.seq > 0) {
+        await writeFileAtomic(join(this.dir, CHECKPOINT_FILE), checkpoint({ seq: this.at.seq, head: this.at.head, counts: this.at.counts }));
+      }
     } finally {
       await jf.close().catch(() => undefined);
       await cf?.close().catch(() => undefined);
@@ -183,6 +215,7 @@ export class StickLogs implements RecordOutput {
   /** Empty files with the CSV header, and a cursor from the start: even the first sync resumes, not rebuilds. */
   private async startFiles(): Promise<void> {
     const header = csvHeader();
+    this.columns = [];
     for (const [file, text] of [
       [UNITS_JSONL, ''],
       [UNITS_CSV, header],
@@ -195,7 +228,35 @@ export class StickLogs implements RecordOutput {
         await fh.close();
       }
     }
-    await this.commit({ format: 1, station: this.options.stationId, seq: 0, jsonlBytes: 0, csvBytes: Buffer.byteLength(header), updatedAt: '' });
+    await unlink(join(this.dir, CHECKPOINT_FILE)).catch(ignoreMissing);
+    await this.commit({ format: 1, station: this.options.stationId, seq: 0, jsonlBytes: 0, csvBytes: Buffer.byteLength(header), head: GENESIS, counts: { PASS: 0, FAIL: 0, ERROR: 0, ABORTED: 0 }, updatedAt: '' });
+  }
+
+  /**
+   * A units.csv with these measurement columns: the header is rewritten in place while the file
+   * holds no unit yet, else the file is renamed aside (units.<time>.csv) and a new one begun.
+   * Returns the new file's length. (The cursor that follows names the new length; a stick pulled
+   * before it is rebuilt from the journal.)
+   */
+  private async startCsv(columns: string[], csvBytes: number): Promise<number> {
+    const path = join(this.dir, UNITS_CSV);
+    const empty = this.columns !== undefined && csvBytes === Buffer.byteLength(csvHeader(this.columns));
+    if (!empty) {
+      const stamp = this.now().toISOString().replace(/[:.]/g, '-');
+      await rename(path, join(this.dir, `units.${stamp}.csv`));
+      this.repair = this.repair === 'none' ? 'rotated' : this.repair;
+    }
+    const header = csvHeader(columns);
+    const fh = await open(path, 'w');
+    try {
+      await fh.write(header);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(this.dir);
+    this.columns = columns;
+    return Buffer.byteLength(header);
   }
 
   private async truncate(cursor: SyncCursor): Promise<void> {
@@ -271,6 +332,25 @@ export class LogSync extends TypedEmitter<LogSyncEvents> {
     } finally {
       off();
     }
+  }
+}
+
+function sameColumns(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The first line of a file (its CSV header), or '' when it has none. */
+async function firstLine(path: string): Promise<string> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return '';
+  try {
+    const b = Buffer.alloc(8192);
+    const { bytesRead } = await fh.read(b, 0, b.length, 0);
+    const text = b.toString('utf8', 0, bytesRead);
+    const end = text.indexOf('\n');
+    return end < 0 ? text : text.slice(0, end + 1);
+  } finally {
+    await fh.close();
   }
 }
 

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { DataDirLock } from '../records/data-lock.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, type App } from '../app.js';
@@ -24,6 +25,10 @@ export interface SimOptions {
   usbDemo: boolean;
   out: (line: string) => void;
   verbose: boolean;
+  /** Size of the demo firmware image in bytes (default 4096). */
+  firmwareBytes?: number;
+  /** The virtual jig's DUT log (see VirtualJigOptions.dutLog). */
+  dutLog?: string;
 }
 
 export interface SimSummary {
@@ -34,15 +39,27 @@ export interface SimSummary {
 
 /** `pijig sim`: the whole service on the virtual jig. */
 export async function runSim(opts: SimOptions): Promise<SimSummary> {
-  const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh });
-  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults });
-  const logs: string[] = [];
-  const log = (m: string) => {
-    logs.push(m);
-    if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
-  };
-  const app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200 });
+  // One process per data directory: the lock comes before anything in the workspace is touched.
+  const lock = await DataDirLock.acquire(join(resolve(opts.root), 'data'), 'pijig sim');
+  let jig: VirtualJig | undefined;
+  let app: App | undefined;
   try {
+    const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh, ...(opts.firmwareBytes ? { firmwareBytes: opts.firmwareBytes } : {}) });
+    jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, ...(opts.dutLog ? { dutLog: resolve(opts.dutLog) } : {}) });
+    const log = (m: string) => {
+      if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
+    };
+    app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200, lock, command: 'pijig sim' });
+    return await runWith(opts, ws, jig, app);
+  } finally {
+    await app?.stop();
+    await jig?.close();
+    await lock.release();
+  }
+}
+
+async function runWith(opts: SimOptions, ws: SimWorkspace, jig: VirtualJig, app: App): Promise<SimSummary> {
+  {
     if (!(await app.store.active())) {
       opts.out('first run: the engineer signs release 1.0.0 of the demo firmware; a stick brings it to the jig');
       await deliverBundle(ws, app, '1.0.0', opts.out);
@@ -86,9 +103,6 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
       await pullStick(ws.mountDir, 'logs');
     }
     return { cycles: opts.cycles, unexpected, openocdProcesses: jig.openocdProcesses };
-  } finally {
-    await app.stop();
-    await jig.close();
   }
 }
 

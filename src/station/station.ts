@@ -1,23 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { DigitalInput, DigitalOutput } from '../devices/gpio/gpio.js';
 import type { ActiveImage } from '../core/image.js';
-import type { IdentityProvider } from '../core/identity.js';
+import type { IdentityBlock } from '../core/blocks.js';
+import { errorMessage } from '../core/errors.js';
 import type { StepRecord, UnitRecord } from '../core/record.js';
-import type { Journal } from '../records/journal.js';
-import type { StationState as StateStore } from '../records/state.js';
+import type { Books } from '../records/books.js';
 import type { StepPlan } from '../steps/registry.js';
 import type { Devices } from '../steps/step.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { Interlock } from './interlock.js';
 import { StateMachine, type StationEvent, type StationState } from './machine.js';
 import { runPlan, type CycleOutcome } from './runner.js';
+import { CycleLedger } from './cycle-ledger.js';
 
-/** What the station runs: a plan, the image it flashes, where identities come from, and the order quantity that caps flashing. */
+/**
+ * What the station runs: a plan, the image it flashes, the identity block it numbers units from
+ * (this station's block of the bundle, else the station config's; already recorded as used in
+ * the ledger), and the order that caps flashing.
+ */
 export interface Job {
   plan: StepPlan;
   image: ActiveImage | undefined;
-  identity: IdentityProvider;
+  block?: IdentityBlock;
   orderQuantity?: number;
+  /** The bundle's order id: flashes count per order (per image when there is none). */
+  order?: string;
 }
 
 export interface StationInputs {
@@ -32,8 +39,8 @@ export interface StationDeps {
   /** The DUT's supply relay. Only the interlock drives it; steps get a per-cycle handle. */
   dutRelay: DigitalOutput;
   devices: Omit<Devices, 'dutPower'>;
-  journal: Journal;
-  state: StateStore;
+  /** The journal and the ledger (records/books.ts). */
+  books: Books;
   /** A reason START must wait (an image import in progress), or undefined. */
   startGate?: () => string | undefined;
 }
@@ -42,7 +49,9 @@ export interface StationDeps {
 export type StartRefusal =
   | { reason: 'lid-open' }
   | { reason: 'busy'; what: string }
-  | { reason: 'order-complete'; flashed: number; quantity: number };
+  | { reason: 'order-complete'; flashed: number; quantity: number }
+  /** The ledger cannot be read or written: nothing may be flashed or numbered. */
+  | { reason: 'order-check-failed'; message: string };
 
 /** A station fault: no cycle runs while one is active. `source` names who raised it (and clears it). */
 export interface StationFault {
@@ -180,7 +189,7 @@ export class Station extends TypedEmitter<StationEvents> {
 
   status(): StationStatus {
     const image = this.job?.image;
-    const flashed = image ? (this.deps.state.data.flashes[image.imageHash] ?? 0) : undefined;
+    const flashed = image ? this.deps.books.orderUnits(this.job?.order, image.imageHash) : undefined;
     return {
       state: this.state,
       ...(this.job
@@ -202,12 +211,10 @@ export class Station extends TypedEmitter<StationEvents> {
     };
   }
 
+  /** Derived from the ledger (which the journal reconciles at open): they never drift from the records. */
   private counts(): Counts {
-    const data = this.deps.state.data;
-    const image = this.job?.image;
-    const per = image ? data.perImage[image.imageHash] : undefined;
-    if (image) return { pass: per?.pass ?? 0, fail: per?.fail ?? 0, error: per?.error ?? 0 };
-    return { pass: data.counts.PASS, fail: data.counts.FAIL, error: data.counts.ERROR };
+    const c = this.deps.books.counts(this.job?.image?.imageHash);
+    return { pass: c.PASS, fail: c.FAIL, error: c.ERROR };
   }
 
   /** Enter error with this fault (error -> error for a new one). */
@@ -243,8 +250,18 @@ export class Station extends TypedEmitter<StationEvents> {
     }
     const wait = this.deps.startGate?.();
     if (wait) return this.emit('refused', { reason: 'busy', what: wait });
+    // The order cap reads the ledger; a ledger that cannot be read or written refuses START.
+    const problem = this.deps.books.problemNow();
+    if (problem) {
+      this.log(`ORDER CHECK FAILED: ${problem}`);
+      return this.emit('refused', { reason: 'order-check-failed', message: problem });
+    }
+    this.begin(job);
+  }
+
+  private begin(job: Job): void {
     const quantity = job.orderQuantity;
-    const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
+    const flashed = job.image ? this.deps.books.orderUnits(job.order, job.image.imageHash) : 0;
     if (quantity !== undefined && flashed >= quantity) return this.emit('refused', { reason: 'order-complete', flashed, quantity });
     const controller = new AbortController();
     const progress: CycleProgress = { index: 0, count: job.plan.steps.length + job.plan.teardown.length, step: job.plan.steps[0]?.name ?? '', fraction: 0, startedAt: new Date() };
@@ -275,6 +292,19 @@ export class Station extends TypedEmitter<StationEvents> {
   private async runCycle(job: Job, controller: AbortController, progress: CycleProgress): Promise<void> {
     const { plan, image } = job;
     const started = progress.startedAt;
+    const id = randomUUID();
+    const measurements = [...plan.steps, ...plan.teardown].flatMap((s) => Object.keys(s.limits));
+    const planInfo = { name: plan.name, product: plan.product, ...(measurements.length ? { measurements } : {}) };
+    const imageInfo = image
+      ? { bundleId: image.bundleId, version: image.version, imageHash: image.imageHash, regions: Object.fromEntries(image.regions.map((r) => [r.name, r.sha256])) }
+      : undefined;
+    const ledger = new CycleLedger(this.deps.books, {
+      header: { cycle: id, startedAt: started.toISOString(), plan: planInfo, ...(imageInfo ? { image: imageInfo } : {}), ...(job.order ? { order: job.order } : {}) },
+      block: job.block,
+      orderQuantity: job.orderQuantity,
+      order: job.order,
+      maxAttempts: plan.retest?.max_attempts,
+    });
     const power = this.interlock.forCycle(controller.signal);
     this.emit('progress', { ...progress });
     let outcome: CycleOutcome;
@@ -286,7 +316,7 @@ export class Station extends TypedEmitter<StationEvents> {
         plan,
         {
           devices: { ...this.deps.devices, dutPower: power },
-          identity: job.identity,
+          ledger,
           image,
           hooks: {
             stepStarted: (index, _count, step) => {
@@ -307,7 +337,7 @@ export class Station extends TypedEmitter<StationEvents> {
         controller.signal,
       );
     } catch (err) {
-      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [], flashes: 0 };
+      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [] };
     } finally {
       power.end();
       await this.interlock.off();
@@ -315,21 +345,17 @@ export class Station extends TypedEmitter<StationEvents> {
     }
 
     const ended = new Date();
-    const record: Omit<UnitRecord, 'seq'> = {
-      id: randomUUID(),
+    const identity = outcome.identity ?? ledger.identityGiven;
+    const record: Omit<UnitRecord, 'seq' | 'prev'> = {
+      id,
       station: this.deps.stationId,
-      plan: { name: plan.name, product: plan.product },
-      ...(image
-        ? {
-            image: {
-              bundleId: image.bundleId,
-              version: image.version,
-              imageHash: image.imageHash,
-              regions: Object.fromEntries(image.regions.map((r) => [r.name, r.sha256])),
-            },
-          }
-        : {}),
-      ...(outcome.identity ? { serial: outcome.identity.serial, mac: outcome.identity.mac } : {}),
+      plan: planInfo,
+      ...(imageInfo ? { image: imageInfo } : {}),
+      ...(job.order ? { order: job.order } : {}),
+      ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
+      ...(ledger.uid ? { chipUid: ledger.uid } : {}),
+      attempt: ledger.attempt,
+      flashes: ledger.flashes,
       startedAt: started.toISOString(),
       endedAt: ended.toISOString(),
       durationMs: ended.getTime() - started.getTime(),
@@ -342,35 +368,26 @@ export class Station extends TypedEmitter<StationEvents> {
 
     let saved: UnitRecord;
     try {
-      saved = await this.deps.journal.append(record);
+      saved = await this.deps.books.journal.append(record);
     } catch (err) {
       // Nothing is announced as a result unless its record is on disk.
       this.log(`RECORD NOT SAVED: ${(err as Error).message}`);
       this.raise({ source: 'journal', title: 'RECORD NOT SAVED', lines: [(err as Error).message] });
       return;
     }
-    await this.count(saved, image, outcome.flashes);
+    try {
+      await this.deps.books.commit(saved);
+    } catch (err) {
+      // The record is on disk: the next start commits it. Until then START is refused (ORDER CHECK FAILED).
+      this.log(`ledger: unit #${saved.seq} not committed (${errorMessage(err)}); the journal has it`);
+    }
+    // Still the ledger on disk (not removed or replaced under the station)? Else the next START is refused.
+    await this.deps.books.checkLedger();
     this.last = saved;
     this.emit('record', saved);
     const pending = [...this.faults.values()].at(-1);
     if (pending) return this.raise(pending); // a fault reported during the cycle
     this.fire(saved.result === 'PASS' ? 'cycle_pass' : saved.result === 'ABORTED' ? 'cycle_aborted' : saved.result === 'ERROR' ? 'cycle_error' : 'cycle_fail');
-  }
-
-  private async count(record: UnitRecord, image: ActiveImage | undefined, flashes: number): Promise<void> {
-    try {
-      await this.deps.state.update((s) => {
-        s.counts[record.result]++;
-        if (!image) return;
-        if (flashes) s.flashes[image.imageHash] = (s.flashes[image.imageHash] ?? 0) + flashes;
-        const per = (s.perImage[image.imageHash] ??= { pass: 0, fail: 0, error: 0 });
-        if (record.result === 'PASS') per.pass++;
-        else if (record.result === 'FAIL') per.fail++;
-        else if (record.result === 'ERROR') per.error = (per.error ?? 0) + 1;
-      });
-    } catch (err) {
-      this.log(`counters not saved (the journal has the record): ${(err as Error).message}`);
-    }
   }
 
   private log(message: string): void {

@@ -15,7 +15,7 @@ import { identityStep } from '../../src/steps/identity.js';
 import { lockStep } from '../../src/steps/lock.js';
 import { programStep } from '../../src/steps/program.js';
 import type { ActiveImage } from '../../src/core/image.js';
-import { CountingIdentity, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
+import { TestLedger, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
 
 // The real openocd 0.12 against the simulated STM32F103 over remote_bitbang. The sim writes flash
 // at ~1.5 KiB/s (one JTAG round trip per scan), so images stay at 1-4 KiB.
@@ -67,9 +67,9 @@ describe('flashing the simulated STM32F103 with openocd 0.12', () => {
   it('programs, writes the identity and locks a unit in one openocd session', async () => {
     const { chip, probe, cycle, processes } = await jig({ viaSettings: true });
     const img = await image(4096);
-    const identity = new CountingIdentity();
+    const ledger = new TestLedger();
     const unit = {};
-    const common = { devices: { probe }, image: img, cycle, identity, unit };
+    const common = { devices: { probe }, image: img, cycle, ledger, unit };
 
     const program = stepContext(programStep, {}, common);
     const out = await programStep.run(program.ctx);

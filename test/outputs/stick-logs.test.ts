@@ -26,7 +26,7 @@ async function expectComplete(stickRoot: string, j: Journal): Promise<void> {
   const dir = join(stickRoot, 'pijig/logs/st-01');
   const records = await all(j);
   expect(await readFile(join(dir, UNITS_JSONL), 'utf8')).toBe(records.map(unitJsonLine).join(''));
-  expect(await readFile(join(dir, UNITS_CSV), 'utf8')).toBe(csvHeader() + records.map(unitCsvLine).join(''));
+  expect(await readFile(join(dir, UNITS_CSV), 'utf8')).toBe(csvHeader() + records.map((r) => unitCsvLine(r)).join(''));
 }
 
 /** A journal whose reading stops dead after `after` records: the stick pulled at that moment. */
