@@ -27,6 +27,7 @@ export async function probeSession(ctx: StepContext<unknown, 'probe'>): Promise<
 async function admit(ctx: StepContext<unknown, 'probe'>, session: ProbeSession): Promise<void> {
   const op = { signal: ctx.signal };
   try {
+    // Right after open(): the target is halted (probe.ts), as the option-byte read behind readProtection needs.
     const uid = await readChipUid(session, ctx.image, op);
     const locked = await session.readProtection(op);
     ctx.unit.chip = { uid, locked };

@@ -108,17 +108,18 @@ describe('flashing the simulated STM32F103 with openocd 0.12', () => {
   it('skips identical regions on a re-test: a read instead of an erase and write', async () => {
     const { chip, probe, cycle } = await jig();
     const img = await image(1024);
-    await programStep.run(stepContext(programStep, {}, { devices: { probe }, image: img, cycle }).ctx);
+    const unit = {}; // one cycle, one unit: the chip is read and admitted once
+    await programStep.run(stepContext(programStep, {}, { devices: { probe }, image: img, cycle, unit }).ctx);
     let erased = 0;
     chip.on('flash-erase', () => erased++);
-    const again = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: img, cycle }).ctx);
+    const again = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: img, cycle, unit }).ctx);
     expect(erased).toBe(0);
     expect(again.measurements).toContainEqual({ name: 'bytes_written', value: 0, unit: 'B' });
     expect(again.measurements).toContainEqual({ name: 'regions_skipped', value: 1 });
     expect(again.data!['identical']).toEqual(['application']);
 
     const v2 = await image(1024, '2.0.0');
-    const updated = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: v2, cycle }).ctx);
+    const updated = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: v2, cycle, unit }).ctx);
     expect(updated.measurements).toContainEqual({ name: 'bytes_written', value: 1024, unit: 'B' });
     expect(Buffer.from(chip.flash.subarray(0, 1024)).equals(Buffer.from(firmware(1024, '2.0.0')))).toBe(true);
   }, 30_000);
