@@ -20,7 +20,8 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
     .option('-v, --verbose', 'print the station log', false)
     .option('--firmware-size <bytes>', 'size of the demo firmware image (default 4096; a multiple of 4, at least 352)', (v) => positiveInt(v, '--firmware-size'))
     .option('--dut-log <file>', 'append what happens to each simulated chip (erases, identity records, chip UIDs) to this file, as JSON lines')
-    .action(async (o: { config: string; plan: string; dataDir: string; cycles?: number; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; verbose: boolean; firmwareSize?: number; dutLog?: string }) => {
+    .option('--wait-lock <seconds>', 'when another pijig holds the data directory, wait this long for it to end (default: exit at once)', (v) => positiveInt(v, '--wait-lock'))
+    .action(async (o: { config: string; plan: string; dataDir: string; cycles?: number; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; verbose: boolean; firmwareSize?: number; dutLog?: string; waitLock?: number }) => {
       // The simulator loads only here: `serve` never imports anything under sim/.
       const { runSim } = await import('../sim/run.js');
       const { SIM_FAULTS } = await import('../sim/jig.js');
@@ -40,6 +41,7 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
         verbose: o.verbose,
         ...(o.firmwareSize ? { firmwareBytes: o.firmwareSize } : {}),
         ...(o.dutLog ? { dutLog: o.dutLog } : {}),
+        ...(o.waitLock ? { waitLockMs: o.waitLock * 1000 } : {}),
       });
       if (o.cycles !== undefined) {
         out(`${summary.cycles} cycles, ${summary.cycles - summary.unexpected} as expected; ${summary.openocdProcesses} openocd processes; journal: ${resolve(o.dataDir, 'data', 'units.jsonl')}`);

@@ -32,7 +32,23 @@ export class DataDirLock {
     readonly holder: LockHolder,
   ) {}
 
-  static async acquire(dir: string, command: string): Promise<DataDirLock> {
+  /**
+   * Take the lock, or refuse at once (LOCK_HELD) - or, with `waitMs`, wait up to that long for the
+   * holder to end (a scripted run queued behind another).
+   */
+  static async acquire(dir: string, command: string, opts: { waitMs?: number } = {}): Promise<DataDirLock> {
+    const until = Date.now() + (opts.waitMs ?? 0);
+    for (;;) {
+      try {
+        return await DataDirLock.tryAcquire(dir, command);
+      } catch (err) {
+        if (!(err instanceof DataDirLockError) || err.code !== 'LOCK_HELD' || Date.now() >= until) throw err;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  }
+
+  private static async tryAcquire(dir: string, command: string): Promise<DataDirLock> {
     const path = join(dir, LOCK_FILE);
     try {
       await mkdir(dir, { recursive: true });

@@ -250,6 +250,7 @@ export class Ledger {
       const [onDisk, open_] = await Promise.all([stat(this.path), this.fh.stat()]);
       if (onDisk.ino !== open_.ino || onDisk.dev !== open_.dev) return `${this.path} was replaced or removed while the station ran`;
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return `${this.path} was replaced or removed while the station ran`;
       return `${this.path}: ${(err as Error).message}`;
     }
     return undefined;

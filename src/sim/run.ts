@@ -1,11 +1,12 @@
 import { join, resolve } from 'node:path';
 import { DataDirLock } from '../records/data-lock.js';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, type App } from '../app.js';
 import type { UnitRecord } from '../core/record.js';
 import type { StationState } from '../station/machine.js';
-import { insertStick, pullStick } from './stick.js';
+import { ejectStick, insertStick, pullStick } from './stick.js';
+import { STATION_PUB_FILE } from '../records/station-key.js';
 import { VirtualJig, type SimFault } from './jig.js';
 import { prepareWorkspace, type SimWorkspace } from './workspace.js';
 import { runTerminal, toQuadrants } from './terminal.js';
@@ -29,6 +30,8 @@ export interface SimOptions {
   firmwareBytes?: number;
   /** The virtual jig's DUT log (see VirtualJigOptions.dutLog). */
   dutLog?: string;
+  /** Wait up to this long for another process to free the data directory (default: refuse at once). */
+  waitLockMs?: number;
 }
 
 export interface SimSummary {
@@ -40,7 +43,7 @@ export interface SimSummary {
 /** `pijig sim`: the whole service on the virtual jig. */
 export async function runSim(opts: SimOptions): Promise<SimSummary> {
   // One process per data directory: the lock comes before anything in the workspace is touched.
-  const lock = await DataDirLock.acquire(join(resolve(opts.root), 'data'), 'pijig sim');
+  const lock = await DataDirLock.acquire(join(resolve(opts.root), 'data'), 'pijig sim', opts.waitLockMs ? { waitMs: opts.waitLockMs } : {});
   let jig: VirtualJig | undefined;
   let app: App | undefined;
   try {
@@ -49,7 +52,9 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     const log = (m: string) => {
       if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
     };
+    if (opts.verbose) log(`data directory ${lock.dir}: lock taken`);
     app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200, lock, command: 'pijig sim' });
+    if (opts.verbose) app.station.on('step', (r) => log(`step ${r.name} ${r.outcome}`));
     return await runWith(opts, ws, jig, app);
   } finally {
     await app?.stop();
@@ -100,7 +105,11 @@ async function runWith(opts: SimOptions, ws: SimWorkspace, jig: VirtualJig, app:
       const lines = (await readFile(csv, 'utf8')).trim().split('\n');
       opts.out(`usb demo: ${csv} holds ${lines.length - 1} unit lines; the last:`);
       opts.out(`  ${lines.at(-1)}`);
-      await pullStick(ws.mountDir, 'logs');
+      // The stick goes to the engineer's desk, logs and signed checkpoint on it.
+      const desk = join(ws.engineerDir, 'logs-stick');
+      await rm(desk, { recursive: true, force: true });
+      await ejectStick(ws.mountDir, 'logs', desk);
+      opts.out(`usb demo: the stick is on the engineer's desk: pijig audit ${desk} --station-key ${join(ws.dataDir, STATION_PUB_FILE)}`);
     }
     return { cycles: opts.cycles, unexpected, openocdProcesses: jig.openocdProcesses };
   }

@@ -46,7 +46,10 @@ export const identityStep = defineStep({
       // reserved (fsync) before it is written.
       let identity = ctx.unit.identity;
       let reused = false;
-      if (!identity) ({ identity, reused } = await ctx.ledger.identity(onChip));
+      if (!identity) {
+        ({ identity, reused } = await ctx.ledger.identity(onChip));
+        ctx.log(`${identity.serial} ${identity.mac} ${reused ? 'kept (a retest: issued to this chip before)' : 'reserved in the ledger'}`);
+      }
       ctx.unit.identity = identity;
       const record = encodeIdentity(identity);
       const present = onChip?.serial === identity.serial && onChip.mac === identity.mac;
