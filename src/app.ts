@@ -251,13 +251,13 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     const source = bundle ? `bundle ${bundle.manifest.version} (${bundle.bundleId.slice(0, 12)})` : `station config ${config.file}`;
     if (writesIdentity(plan)) {
       if (!block) throw new Error(`${file}: NO_BLOCK_FOR_STATION: the plan writes identities and bundle ${bundle!.manifest.version} has no identity block for station ${config.station_id}`);
-      // Recorded as used before any number of it is issued; a block overlapping used numbers is refused.
-      if (books.ledger && !books.ledger.broken) await books.ledger.useBlock(block, source);
+      // A block overlapping numbers this station used is refused (it is recorded with its first number).
+      if (books.ledger && !books.ledger.broken) books.ledger.blockEntries(block, source);
     }
     return {
       plan,
       image: bundle?.image,
-      ...(block ? { block } : {}),
+      ...(block ? { block, blockSource: source } : {}),
       ...(bundle?.orderQuantity ? { orderQuantity: bundle.orderQuantity } : {}),
       ...(bundle?.orderId ? { order: bundle.orderId } : {}),
     };

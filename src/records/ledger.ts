@@ -264,14 +264,24 @@ export class Ledger {
     checkOverlap(range, this.ranges, source);
   }
 
-  /** Check and, when new or extended, record the block as used. */
-  async useBlock(block: IdentityBlock, source: string): Promise<void> {
+  /**
+   * The entries that record a block as used, when it is new or extended (none when it is recorded
+   * already); throws BlockError for a block that overlaps ranges used. A block is recorded with
+   * the first number issued from it: a block nothing was numbered from is not "used".
+   */
+  blockEntries(block: IdentityBlock, source: string): LedgerEntry[] {
     const entries: LedgerEntry[] = [];
     for (const range of [block.serial, block.mac]) {
       this.checkBlock(range, source);
       const same = this.ranges.filter((u) => sameBlock(u.range, range));
       if (!same.some((u) => u.range.count === range.count)) entries.push({ t: 'block', range: rangeToJson(range), source });
     }
+    return entries;
+  }
+
+  /** Check and, when new or extended, record the block as used now. */
+  async useBlock(block: IdentityBlock, source: string): Promise<void> {
+    const entries = this.blockEntries(block, source);
     if (entries.length) await this.append(entries);
   }
 

@@ -1,4 +1,4 @@
-import type { IdentityBlock } from '../core/blocks.js';
+import { BlockError, type IdentityBlock } from '../core/blocks.js';
 import { errorMessage } from '../core/errors.js';
 import type { UnitIdentity } from '../core/identity.js';
 import type { Admission, ChipSeen, UnitLedger } from '../core/unit-ledger.js';
@@ -9,6 +9,8 @@ import { StepError } from '../steps/errors.js';
 export interface CycleLedgerJob {
   header: CycleHeader;
   block: IdentityBlock | undefined;
+  /** Where the block comes from, for the ledger ("bundle 1.4.2 (ab12..)", "station config ..."). */
+  blockSource: string | undefined;
   orderQuantity: number | undefined;
   order: string | undefined;
   /** The plan's retest policy. */
@@ -97,13 +99,17 @@ export class CycleLedger implements UnitLedger {
     }
     void onChip; // a record this ledger did not issue to this chip is not trusted: the board gets a number of its own
     let next: UnitIdentity;
+    let used: LedgerEntry[];
     try {
+      // The block is recorded as used with its first number (refused if it overlaps numbers used).
+      used = ledger.blockEntries(block, this.job.blockSource ?? 'the job');
       next = ledger.nextIdentity(block);
     } catch (err) {
       if (err instanceof LedgerError && err.code === 'EXHAUSTED') throw new StepError('IDENTITY_EXHAUSTED', err.message, { cause: err });
+      if (err instanceof BlockError) throw new StepError('LEDGER_FAILED', err.message, { cause: err });
       throw err;
     }
-    await this.write([{ t: 'reserve', cycle: this.cycleId, serial: next.serial, mac: next.mac, ...(this.uid ? { uid: this.uid } : {}) }]);
+    await this.write([...used, { t: 'reserve', cycle: this.cycleId, serial: next.serial, mac: next.mac, ...(this.uid ? { uid: this.uid } : {}) }]);
     this.identityGiven = next;
     return { identity: next, reused: false };
   }

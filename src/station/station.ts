@@ -22,6 +22,8 @@ export interface Job {
   plan: StepPlan;
   image: ActiveImage | undefined;
   block?: IdentityBlock;
+  /** Where the block comes from ("bundle 1.4.2 (ab12...)", "station config /etc/pijig/station.yaml"). */
+  blockSource?: string;
   orderQuantity?: number;
   /** The bundle's order id: flashes count per order (per image when there is none). */
   order?: string;
@@ -301,6 +303,7 @@ export class Station extends TypedEmitter<StationEvents> {
     const ledger = new CycleLedger(this.deps.books, {
       header: { cycle: id, startedAt: started.toISOString(), plan: planInfo, ...(imageInfo ? { image: imageInfo } : {}), ...(job.order ? { order: job.order } : {}) },
       block: job.block,
+      blockSource: job.blockSource,
       orderQuantity: job.orderQuantity,
       order: job.order,
       maxAttempts: plan.retest?.max_attempts,
