@@ -161,6 +161,7 @@ async function takeOver(path: string, staleText: string): Promise<void> {
 }
 
 function notWritable(dir: string, err: unknown): DataDirLockError {
-  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const errno = (err as NodeJS.ErrnoException).code;
+  const code = errno === 'EEXIST' ? 'EEXIST: a file, not a folder' : (errno ?? (err as Error).message);
   return new DataDirLockError('DATA_DIR_NOT_WRITABLE', `data directory ${dir} is not writable (${code})`, { cause: err, details: { file: dir } });
 }
