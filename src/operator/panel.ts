@@ -226,7 +226,7 @@ export function resultScreen(record: UnitRecord): Screen {
   // Boards the ledger recognises are named for what they are, not as an anonymous FAIL.
   if (record.reason === 'ALREADY_PASSED') return { kind: 'fail', error: true, title: 'PASSED', step: 'already passed, locked', reason: record.serial ?? 'ALREADY_PASSED', detail: 'not tested again' };
   if (record.reason === 'ALREADY_LOCKED') return { kind: 'fail', error: true, title: 'LOCKED', step: record.failedStep ?? 'program', reason: 'ALREADY_LOCKED', detail: 'not known here: not tested' };
-  if (record.reason === 'QUARANTINE') return { kind: 'fail', title: 'QUARANTINE', step: `run ${record.attempt ?? '?'} of this board`, reason: 'QUARANTINE', detail: 'over the retest limit' };
+  if (record.reason === 'QUARANTINE') return { kind: 'fail', title: 'QUARANTINE', step: `run ${record.attempt ?? '?'} of this board`, reason: record.serial ?? 'QUARANTINE', detail: 'over the retest limit' };
   const screen = { kind: 'fail' as const, step: record.failedStep ?? '?', reason: record.reason ?? record.result, ...(record.message ? { detail: record.message } : {}) };
   return record.result === 'ERROR' ? { ...screen, error: true } : screen;
 }

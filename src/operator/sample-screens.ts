@@ -8,7 +8,7 @@ export const SAMPLE_SCREENS: Record<string, Screen> = {
   pass: { kind: 'pass', serial: 'WG001742', durationMs: 42_300 },
   fail: { kind: 'fail', step: 'boot current', reason: 'LIMIT_HIGH', detail: 'run_mean_ma = 150.03 mA > max 50 mA' },
   aborted: { kind: 'aborted', step: 'program' },
-  quarantine: { kind: 'fail', title: 'QUARANTINE', step: 'run 4 of this board', reason: 'QUARANTINE', detail: 'over the retest limit' },
+  quarantine: { kind: 'fail', title: 'QUARANTINE', step: 'run 4 of this board', reason: 'WG001743', detail: 'over the retest limit' },
   'already-passed': { kind: 'fail', error: true, title: 'PASSED', step: 'already passed, locked', reason: 'WG001742', detail: 'not tested again' },
   'fault-journal': { kind: 'fault', title: 'JOURNAL DAMAGED', lines: ['record #1742', 'copy kept; engineer:', 'pijig journal repair'] },
   fault: { kind: 'fault', title: 'DEVICE MISSING', lines: ['ina219 i2c-1 0x40'] },

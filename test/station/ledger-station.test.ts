@@ -65,7 +65,7 @@ describe('retests keep the board\'s identity', () => {
     const third = await cycle(s, unitPlan('u3', 25, { maxAttempts: 2 }));
     expect(third).toMatchObject({ result: 'FAIL', reason: 'QUARANTINE', failedStep: 'program', chipUid: 'u3', attempt: 3, flashes: 0 });
     expect(third.steps.map((x) => x.name)).toEqual(['program']); // nothing else ran
-    expect(s.screens.filter((x) => x.kind === 'fail').at(-1)).toEqual({ kind: 'fail', title: 'QUARANTINE', step: 'run 3 of this board', reason: 'QUARANTINE', detail: 'over the retest limit' });
+    expect(s.screens.filter((x) => x.kind === 'fail').at(-1)).toEqual({ kind: 'fail', title: 'QUARANTINE', step: 'run 3 of this board', reason: 'WG000001', detail: 'over the retest limit' });
   });
 
   it('a board that passed and is locked is recognised by its chip: ALREADY_PASSED with its own serial, not an anonymous FAIL', async () => {
