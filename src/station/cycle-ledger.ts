@@ -63,6 +63,7 @@ export class CycleLedger implements UnitLedger {
     const max = this.job.maxAttempts;
     if (max !== undefined && chip.uid !== undefined && this.attempt > max) {
       await this.write([entry]);
+      if (board?.identity) this.identityGiven = board.identity; // the record names the board
       throw new StepError('QUARANTINE', `${uidText}: run ${this.attempt}, the plan allows ${max} (retest.max_attempts): quarantine the board`, {
         details: { chip_uid: chip.uid, attempt: this.attempt, max_attempts: max },
       });
