@@ -24,6 +24,7 @@ import { makeCheckpoint } from './records/checkpoint.js';
 import { BlockError, macRange, serialRange, type IdentityBlock } from './core/blocks.js';
 import { errorMessage } from './core/errors.js';
 import { removeStaleTempDirs } from './util/temp.js';
+import { which } from './util/child.js';
 import { Station, type Job } from './station/station.js';
 import { DeviceWatch, type DeviceCheck } from './station/device-watch.js';
 import { OperatorPanel } from './operator/panel.js';
@@ -148,6 +149,10 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
   const registry = opts.registry ?? STEP_KINDS;
   const g = config.gpio;
   await mkdir(config.dataDir, { recursive: true });
+  // A tool every unit needs and the station does not have is a start-up error, not a FAIL per unit.
+  if (hw.probe && which(hw.probe.openocd) === undefined) {
+    throw new Error(`${config.file}: probe.openocd: "${hw.probe.openocd}" not found: install openocd (apt-get install openocd) or name the binary`);
+  }
   for (const dir of await removeStaleTempDirs()) log(`removed ${dir}, left by a pijig process that was killed`);
 
   // The books first: a station that cannot keep them starts no hardware.

@@ -113,6 +113,17 @@ describe('pijig sim as a process', () => {
     expect(r.all).toMatch(/START_FAILED: socat .*dut/);
   }, 120_000);
 
+  it('openocd missing ends the process at start-up with a clear message', async () => {
+    const dir = join(root, 'no-openocd');
+    await mkdir(dir, { recursive: true });
+    const station = join(dir, 'station.yaml');
+    await writeFile(station, (await readFile(join(ROOT, 'jig-config', 'station.yaml'), 'utf8')).replace('  speed_khz: 1800', '  speed_khz: 1800\n  openocd: /nonexistent/openocd'));
+    const r = await pijig(['sim', '--config', station, '--data-dir', join(dir, 'ws'), '--cycles', '1']);
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(2);
+    expect(r.all).toMatch(/probe\.openocd: "\/nonexistent\/openocd" not found: install openocd/);
+  }, 120_000);
+
   it('a read-only workspace (a read-only mount) ends the process with a clear message', async () => {
     const ws = join(root, 'rofs');
     const populated = await pijig(['sim', '--data-dir', ws, '--cycles', '1']);
