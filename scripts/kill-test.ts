@@ -95,9 +95,9 @@ interface Proc {
   onLine: (re: RegExp) => Promise<void>;
 }
 
-function sim(root: string, planFile: string, dutLog: string, extra: string[]): Proc {
+function sim(root: string, planFile: string, stationFile: string, dutLog: string, extra: string[]): Proc {
   // --wait-lock: the next run loads while this one works, and takes the data directory the moment it is free
-  const child = spawn(process.execPath, [CLI, 'sim', '--data-dir', root, '--plan', planFile, '--firmware-size', '512', '--dut-log', dutLog, '--wait-lock', '600', '-v', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'sim', '--data-dir', root, '--config', stationFile, '--plan', planFile, '--firmware-size', '512', '--dut-log', dutLog, '--wait-lock', '600', '-v', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: () => void }[] = [];
   const onText = (line: string) => {
@@ -152,6 +152,10 @@ async function main(): Promise<void> {
   const planFile = join(root, 'kill-plan.yaml');
   const dutLog = join(root, 'dut-log.jsonl');
   await writeFile(planFile, PLAN);
+  // The example station without the devices the plan does not use (the console stays: socat is a child to check)
+  const stationFile = join(root, 'kill-station.yaml');
+  const example = await readFile(join(ROOT, 'jig-config', 'station.yaml'), 'utf8');
+  await writeFile(stationFile, example.replace(/^power_monitor:.*\n(?:[ #].*\n)+/m, '').replace(/^light_sensors:.*\n(?:[ #].*\n)+/m, '').replace(/^plan: .*$/m, ''));
   const failures: string[] = [];
   const byPhase: Record<string, number> = Object.fromEntries(PHASES.map((p) => [p.name, 0]));
   const killedPids: number[] = [];
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
     const phase = pickPhase();
     const extra = phase.usbDemo ? ['--cycles', '1', '--usb-demo'] : ['--cycles', '100'];
     spawns++;
-    const p = sim(root, planFile, dutLog, extra);
+    const p = sim(root, planFile, stationFile, dutLog, extra);
     // armed now: the marker may come while the process before it is still being killed
     const aim = phase.marker ? p.onLine(phase.marker) : Promise.resolve();
     return { phase, p, aim };
@@ -220,7 +224,7 @@ async function main(): Promise<void> {
   await Promise.all(orphanChecks);
 
   // A clean run: reconciles what the last kill left, then a stick collects the logs.
-  const final = sim(root, planFile, dutLog, ['--cycles', '2', '--usb-demo']);
+  const final = sim(root, planFile, stationFile, dutLog, ['--cycles', '2', '--usb-demo']);
   const finalCode = await final.exited;
   if (finalCode !== 0) failures.push(`the final sim run exited ${finalCode}: ${final.lines.slice(-5).join(' | ')}`);
   const dataDir = join(root, 'data');

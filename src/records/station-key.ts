@@ -38,7 +38,13 @@ export async function loadOrCreateStationKey(dataDir: string): Promise<{ key: St
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StationKeyError('KEY_INVALID', `${file}: cannot be read (${(err as Error).message})`, { cause: err });
   }
-  if (pem !== undefined) return { key: stationKeyOf(pem, file), created: false };
+  if (pem !== undefined) {
+    const key = stationKeyOf(pem, file);
+    // A start cut short between the two files: the public half is written again.
+    const pub = join(dataDir, STATION_PUB_FILE);
+    if ((await readFile(pub, 'utf8').catch(() => '')) !== key.publicPem) await writeFileAtomic(pub, key.publicPem).catch(() => {});
+    return { key, created: false };
+  }
   const { privateKey } = generateKeyPairSync('ed25519');
   const text = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   try {
