@@ -17,7 +17,7 @@
  * Seeded (the moments, the phases); prints its figures as one line; exits non-zero on any failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -137,6 +137,14 @@ function alive(p: { pid: number; start: string }): boolean {
   }
 }
 
+async function pullLeftSticks(mountDir: string): Promise<void> {
+  for (const name of await readdir(mountDir).catch(() => [] as string[])) {
+    const gone = join(dirname(mountDir), `.pulled-${name}-${Date.now()}`);
+    await rename(join(mountDir, name), gone).catch(() => {});
+    await rm(gone, { recursive: true, force: true });
+  }
+}
+
 async function run(cmd: string[]): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -157,6 +165,10 @@ async function main(): Promise<void> {
   const example = await readFile(join(ROOT, 'jig-config', 'station.yaml'), 'utf8');
   await writeFile(stationFile, example.replace(/^power_monitor:.*\n(?:[ #].*\n)+/m, '').replace(/^light_sensors:.*\n(?:[ #].*\n)+/m, '').replace(/^plan: .*$/m, ''));
   const failures: string[] = [];
+  const fail = (m: string) => {
+    failures.push(m);
+    if (args.includes('--verbose')) console.error(`  ${m}`);
+  };
   const byPhase: Record<string, number> = Object.fromEntries(PHASES.map((p) => [p.name, 0]));
   const killedPids: number[] = [];
   const orphanChecks: Promise<void>[] = [];
@@ -184,11 +196,12 @@ async function main(): Promise<void> {
       new Promise<'late'>((r) => setTimeout(() => r('late'), 90_000).unref()),
     ]);
     if (kills + 1 < KILLS) next = launch();
+    if (outcome === 'late') fail(`a run aimed at ${phase.name} did not get there within 90 s: ${p.lines.slice(-3).join(' | ')}`);
     if (outcome === 'exited') {
       const code = await p.exited;
       runs++;
       // a run that ended by itself (its cycles done, or a start-up refusal) must have ended well
-      if (code !== 0) failures.push(`a sim run (aimed at ${phase.name}) exited ${code}: ${p.lines.slice(-3).join(' | ')}`);
+      if (code !== 0) fail(`a sim run (aimed at ${phase.name}) exited ${code}: ${p.lines.slice(-3).join(' | ')}`);
       if (kills + 1 >= KILLS) next = launch();
       continue;
     }
@@ -198,6 +211,8 @@ async function main(): Promise<void> {
     p.child.kill('SIGKILL');
     await p.exited;
     kills++;
+    // The operator takes out a stick the killed run left in the port (as it would be, eventually).
+    await pullLeftSticks(join(root, 'media'));
     byPhase[phase.name]!++;
     killedPids.push(pid);
     // The children must be gone within 2 s; checked while the next run starts.

@@ -98,7 +98,8 @@ async function runWith(opts: SimOptions, ws: SimWorkspace, jig: VirtualJig, app:
     if (opts.usbDemo) {
       opts.out('usb demo: the stick is pulled, then inserted again to collect the logs');
       await sleep(400);
-      const synced = new Promise<void>((resolve) => app.usb?.on('done', () => resolve()));
+      const synced = new Promise<void>((resolve) => app.usb?.on('done', (o) => o.stick.name === 'logs' && resolve()));
+      await pullStick(ws.mountDir, 'logs'); // one left in the port (a run cut short) comes out first
       const root = await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
       await synced;
       const csv = join(root, 'pijig', 'logs', ws.config.station_id, 'units.csv');
@@ -127,7 +128,19 @@ export async function oneCycle(jig: VirtualJig, app: App): Promise<UnitRecord | 
   jig.setLid(true);
   await waitState(app, ['ready'], 5_000);
   await sleep(60); // lid debounce
-  await jig.press('start');
+  // START is refused while a stick is being handled (IMPORTING IMAGE): the operator presses it again.
+  const refused = { busy: false };
+  const offRefused = app.station.on('refused', (r) => void (r.reason === 'busy' && (refused.busy = true)));
+  try {
+    for (let tries = 0; ; tries++) {
+      refused.busy = false;
+      await jig.press('start');
+      if (!refused.busy || tries >= 600) break;
+      await sleep(100);
+    }
+  } finally {
+    offRefused();
+  }
   const giveUp = new AbortController();
   const record = await Promise.race([got, sleep(180_000, undefined, { signal: giveUp.signal }).then(() => undefined, () => undefined)]);
   giveUp.abort();
@@ -153,6 +166,7 @@ async function deliverBundle(ws: SimWorkspace, app: App, version: string, out: (
   });
   // each stick its own name: the watcher sees a new mount, as with a real re-insert
   const stick = `release-${version}`;
+  await pullStick(ws.mountDir, stick);
   await insertStick(ws.mountDir, stick, contents);
   await done.finally(() => giveUp.abort());
   out(`bundle ${version} verified, copied and activated`);
