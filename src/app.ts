@@ -343,7 +343,8 @@ function checkBundleIdentity(manifest: Manifest, plan: unknown, file: string, st
   const own = manifest.identity?.stations[stationId];
   if (!own) {
     const others = Object.keys(manifest.identity?.stations ?? {});
-    throw new MediaError('NO_BLOCK_FOR_STATION', `${file}: identity.stations: the plan writes identities and the bundle has no block for station ${stationId}${others.length ? ` (only for ${others.join(', ')})` : ''}`, {
+    const why = manifest.identity && 'shared' in manifest.identity ? ' (it carries one block shared by every station: make the bundle again with identity.stations)' : others.length ? ` (only for ${others.join(', ')})` : '';
+    throw new MediaError('NO_BLOCK_FOR_STATION', `${file}: identity.stations: the plan writes identities and the bundle has no block for station ${stationId}${why}`, {
       file,
       field: `identity.stations.${stationId}`,
     });

@@ -46,6 +46,7 @@ export function registerJournal(program: Command, { out, err }: CliIo): void {
           }
         }
       }
+      if (chain.unchained) out(`note: records #1..#${chain.unchained} were written before the hash chain: not covered by it`);
       for (const r of chain.repairs) out(`note: record #${r.seq} was replaced in a recorded repair (${r.found}, ${r.at})`);
       for (const p of problems) err(p);
       if (problems.length) {

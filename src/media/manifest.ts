@@ -51,6 +51,19 @@ const identityBlocks = z.strictObject({
   stations: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a station id: letters, digits, ".", "_" or "-"'), stationBlock),
 });
 
+/**
+ * The one shared block of bundles made before per-station blocks (`identity: { serial, mac }`).
+ * Every station would number from it, so it numbers nothing: such a bundle still reads (one
+ * already active keeps its station running), and one whose plan writes identities is refused
+ * at import (NO_BLOCK_FOR_STATION).
+ */
+const sharedBlock = z
+  .strictObject({
+    serial: z.strictObject({ prefix: z.string(), start: z.int(), count: z.int(), digits: z.int().optional() }).optional(),
+    mac: z.strictObject({ start: z.string(), count: z.int() }).optional(),
+  })
+  .transform(() => ({ stations: {} as Record<string, StationBlock>, shared: true as const }));
+
 export const manifestSchema = z.strictObject({
   format: z.literal(MANIFEST_FORMAT),
   product: name,
@@ -77,14 +90,14 @@ export const manifestSchema = z.strictObject({
   /** The order the bundle makes units for: flashes count per order id (per image without one), also across bundles. */
   orderId: name.optional(),
   orderQuantity: z.int().min(1).optional(),
-  identity: identityBlocks.optional(),
+  identity: z.union([identityBlocks, sharedBlock]).optional(),
   createdAt: z.iso.datetime({ offset: true }),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestRegion = Manifest['regions'][number];
 export type StationBlock = z.infer<typeof stationBlock>;
-export type IdentityBlocks = z.infer<typeof identityBlocks>;
+export type IdentityBlocks = { stations: Record<string, StationBlock>; shared?: true };
 
 /**
  * What an engineer writes for `pijig bundle create`: the manifest without sizes and hashes

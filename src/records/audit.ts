@@ -103,6 +103,7 @@ export async function auditLogs(dirs: readonly string[], opts: AuditOptions = {}
     if (chain.finding) finding(`${station}: ${chain.finding.message}`);
     if (chain.tornTail) finding(`${station}: ${file} ends in a torn line`);
     for (const r of chain.repairs) report.notes.push(`${station}: record #${r.seq} is a recorded repair (${r.found}, ${r.at})`);
+    if (chain.unchained) report.notes.push(`${station}: records #1..#${chain.unchained} predate the hash chain`);
     const audit: StationAudit = { station, dir, records: records.length };
     if (checkpoint) {
       audit.checkpoint = { seq: checkpoint.seq, fingerprint: checkpoint.fingerprint };

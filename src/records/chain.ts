@@ -38,6 +38,8 @@ export interface ChainSummary {
   hashes: Map<number, string>;
   /** Records written by a repair in place of damaged lines. */
   repairs: { seq: number; line: number; found: string; at: string }[];
+  /** Records at the start of the file written before the chain existed (no `prev`): accepted as they are. */
+  unchained: number;
   /** The first finding; undefined when the chain is whole. */
   finding?: ChainFinding;
   /** A line that does not end with a line feed (a torn write), if the file has one. */
@@ -61,7 +63,8 @@ export interface ChainOptions {
  * record that was edited, inserted, deleted or reordered, or a line that is not JSON (damaged).
  */
 export async function verifyChainFile(path: string, options: ChainOptions): Promise<ChainSummary> {
-  const summary: ChainSummary = { lines: 0, lastSeq: 0, head: GENESIS, hashes: new Map(), repairs: [], tornTail: false };
+  const summary: ChainSummary = { lines: 0, lastSeq: 0, head: GENESIS, hashes: new Map(), repairs: [], unchained: 0, tornTail: false };
+  let chained = false;
   const noun = options.noun ?? 'record';
   const wanted = new Set(options.hashesOf ?? []);
   let expected = 1;
@@ -99,7 +102,16 @@ export async function verifyChainFile(path: string, options: ChainOptions): Prom
       finding = { kind: 'damaged', seq: expected, line: index, message: `line ${index}: ${noun} #${expected} is damaged (${value ? `no ${options.seqField}` : 'not JSON'})` };
       continue;
     }
+    if (seq === expected && prev === undefined && !chained && value && !('prev' in value)) {
+      // A journal older than the chain: its first records carry no link. The chain starts after them.
+      summary.unchained++;
+      options.onLine?.(value, line, seq);
+      prevHash = hash;
+      expected++;
+      continue;
+    }
     if (seq === expected) {
+      chained = true;
       if (prev !== prevHash && !(prevReplaces !== undefined && prev === prevReplaces)) {
         finding =
           expected === 1

@@ -47,6 +47,7 @@ export async function repairJournal(dataDir: string, opts: { by?: string; now?: 
   let expected = 1;
   let prevHash = GENESIS;
   let afterLost: Extract<Entry, { kind: 'lost' }> | undefined;
+  let chained = false;
   const lost = (seq: number, found: string, damaged?: string): Extract<Entry, { kind: 'lost' }> => {
     const note: JournalRepairNote = { at, found, copy, ...(damaged !== undefined ? { text: damaged.slice(0, 4096) } : {}) };
     replaced.push({ seq, found });
@@ -61,6 +62,14 @@ export async function repairJournal(dataDir: string, opts: { by?: string; now?: 
       afterLost = t;
       continue;
     }
+    if (rec.seq === expected && !chained && !('prev' in rec)) {
+      // from before the chain existed: kept as it is
+      out.push({ kind: 'line', text: line });
+      prevHash = lineHash(line);
+      expected++;
+      continue;
+    }
+    chained = true;
     if (rec.seq < expected) {
       const last = out[out.length - 1];
       if (afterLost && last === afterLost && afterLost.seq === rec.seq && rec.prev === prevHash) {

@@ -36,6 +36,7 @@ export async function verifyBooks(dataDir: string): Promise<BooksReport> {
   }
   const chain = (await exists(journalPath)) ? await verifyChainFile(journalPath, { seqField: 'seq' }) : undefined;
   if (chain?.finding) problem(`${journalPath}: ${chain.finding.message}`);
+  if (chain?.unchained) report.notes.push(`${journalPath}: records #1..#${chain.unchained} were written before the hash chain (pijig before the ledger): not covered by it`);
   for (const r of chain?.repairs ?? []) report.notes.push(`${journalPath}: record #${r.seq} was replaced in a repair (${r.found}, ${r.at})`);
   const ledgerChain = await verifyChainFile(ledgerPath, { seqField: 'n', noun: 'ledger entry' });
   if (ledgerChain.finding) problem(`${ledgerPath}: ${ledgerChain.finding.message}`);

@@ -87,6 +87,25 @@ describe('the journal hash chain', () => {
   });
 });
 
+describe('a journal from before the chain', () => {
+  it('its unchained records are accepted as they are; the chain starts after them and is checked from there', async () => {
+    const legacy = [1, 2, 3].map((i) => JSON.stringify({ seq: i, ...unit(`L${i}`) }));
+    await write(legacy);
+    const j = await Journal.open(path);
+    await j.append(unit('S4'));
+    await j.append(unit('S5'));
+    await j.close();
+    const s = await verify();
+    expect(s.finding).toBeUndefined();
+    expect(s.unchained).toBe(3);
+    const lines = (await readFile(path, 'utf8')).trimEnd().split('\n');
+    expect(JSON.parse(lines[3]!).prev).toBe(lineHash(lines[2]!));
+    lines[3] = lines[3]!.replace('S4', 'S9');
+    await write(lines);
+    expect((await verify()).finding).toMatchObject({ kind: 'edited', seq: 4 });
+  });
+});
+
 describe('a damaged line is never skipped', () => {
   it('readers reject at it, naming its seq; the journal refuses appends once it is known', async () => {
     const lines = await journalOf(5);
