@@ -56,6 +56,11 @@ export const commandStep = defineStep({
   description: 'Run an external flashing tool (dfu-util, stm32flash, JLinkExe) with a deadline and judge its exit code and output',
   params: paramsSchema,
   needs: [],
+  produces: () => [{ name: 'exit_code' }, { name: 'duration_s', unit: 's' }],
+  patterns: (p) => [
+    ...(p.pass_pattern === undefined ? [] : [{ param: 'pass_pattern', source: p.pass_pattern }]),
+    ...(p.fail_pattern === undefined ? [] : [{ param: 'fail_pattern', source: p.fail_pattern }]),
+  ],
   async run(ctx) {
     const p = ctx.params;
     const argv = p.argv.map((a) => expand(a, ctx));

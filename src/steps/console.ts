@@ -30,6 +30,16 @@ export const consoleParams = z
 
 export type ConsoleParams = z.output<typeof consoleParams>;
 
+/**
+ * The named groups of a regular expression, in order. The engine itself lists them: with an empty
+ * alternative added, the expression matches the empty string and its match has every group's key.
+ * (Run on an empty string, no expression backtracks.)
+ */
+export function groupNames(source: string, flags = ''): string[] {
+  const match = new RegExp(`(?:${source})|`, flags.replace(/[gy]/g, '')).exec('');
+  return Object.keys(match?.groups ?? {});
+}
+
 /** Numbers without leading zeros ("12", "-3.5") become numbers; "007", "1.2.0", "0x1f" stay text. */
 const NUMERIC = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 
@@ -44,6 +54,8 @@ export const consoleStep = defineStep({
   description: 'send a command on the DUT console and check the answer',
   params: consoleParams,
   needs: ['console'],
+  produces: ({ expect, flags }) => (expect === undefined ? [] : groupNames(expect, flags).map((name) => ({ name }))),
+  patterns: ({ expect, flags }) => (expect === undefined ? [] : [{ param: 'expect', source: expect, flags }]),
   async run(ctx) {
     const dut = ctx.devices.console;
     if (!dut) throw new StepError('DEVICE_MISSING', 'no DUT console is configured on this station');
