@@ -3,6 +3,7 @@ import { ConsoleError, type ConsoleLine } from '../devices/console/dut-console.j
 import { defineStep } from './step.js';
 import { type Measurement } from '../core/record.js';
 import { StepError } from './errors.js';
+import { planRegex, RegexTimeoutError } from './plan-regex.js';
 
 const regexSource = z.string().refine((source) => {
   try {
@@ -60,7 +61,8 @@ export const consoleStep = defineStep({
     const dut = ctx.devices.console;
     if (!dut) throw new StepError('DEVICE_MISSING', 'no DUT console is configured on this station');
     const { send, expect, flags, timeout_ms, flush, strings } = ctx.params;
-    const pattern = expect === undefined ? undefined : new RegExp(expect, flags);
+    // The plan's regex runs on a worker thread under a deadline, never on the event loop.
+    const pattern = expect === undefined ? undefined : planRegex.matcher({ source: expect, flags });
     let start = 0;
     const transcript = (): ConsoleLine[] => dut.transcript().slice(start);
     try {
@@ -80,6 +82,12 @@ export const consoleStep = defineStep({
       return { measurements, data: { line: match[0], transcript: transcript() } };
     } catch (error) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (error instanceof RegexTimeoutError) {
+        throw new StepError('REGEX_TIMEOUT', `expect ${error.message}; the plan's regex is too slow for the console's output`, {
+          cause: error,
+          details: { port: dut.path, sent: send, expect, transcript: transcript() },
+        });
+      }
       if (error instanceof ConsoleError) {
         const details = { port: dut.path, sent: send, expect, transcript: transcript() };
         if (error.code === 'TIMEOUT') {
