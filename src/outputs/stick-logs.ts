@@ -88,14 +88,17 @@ export class StickLogs implements RecordOutput {
   /** pijig/logs/<station>, relative to the stick's root. */
   private readonly rel: string;
   private stick: ConfinedDir | undefined;
-  readonly batchSize: number;
+  /** Records per write (staged, not yet fsync'd), and per durable commit (fsync of both files, then the cursor). */
+  readonly batchSize = 500;
+  readonly commitEvery: number;
   /** What position() found and repaired. */
   repair: StickRepair = 'none';
   droppedBytes = 0;
   private readonly flushBytes: number;
   private readonly now: () => Date;
-  /** The cursor as this output left it: where the next write appends. */
+  /** The cursor as this output left it (committed); `staged` is what was appended after it. */
   private at: SyncCursor | undefined;
+  private staged: { jsonlBytes: number; csvBytes: number; last?: UnitRecord } | undefined;
 
   constructor(
     readonly stickRoot: string,
@@ -104,7 +107,7 @@ export class StickLogs implements RecordOutput {
     checkStationId(options.stationId);
     this.dir = join(stickRoot, STICK_LOGS_DIR, options.stationId);
     this.rel = `${STICK_LOGS_DIR}/${options.stationId}`;
-    this.batchSize = options.commitEvery ?? 5000;
+    this.commitEvery = options.commitEvery ?? 5000;
     this.flushBytes = options.flushBytes ?? 1024 * 1024;
     this.now = options.now ?? (() => new Date());
   }
@@ -135,6 +138,7 @@ export class StickLogs implements RecordOutput {
     this.repair = this.droppedBytes > 0 ? 'truncated' : 'none';
     if (this.droppedBytes > 0) await this.truncate(cursor);
     this.at = cursor;
+    this.staged = undefined;
     return cursor.lastId === undefined ? { seq: cursor.seq } : { seq: cursor.seq, id: cursor.lastId };
   }
 
@@ -151,9 +155,11 @@ export class StickLogs implements RecordOutput {
     await this.startFiles();
   }
 
+  /** Append to both files (staged: durable only at the next flush()). */
   async write(records: readonly UnitRecord[]): Promise<void> {
     const at = this.at;
     if (!at) throw new Error(`${this.dir}: write before position()`);
+    const staged = (this.staged ??= { jsonlBytes: at.jsonlBytes, csvBytes: at.csvBytes });
     const stick = await this.open();
     const jf = await stick.openWrite(this.file(UNITS_JSONL), { create: true, append: true });
     let cf: FileHandle | undefined;
@@ -162,15 +168,13 @@ export class StickLogs implements RecordOutput {
       let jbuf: string[] = [];
       let cbuf: string[] = [];
       let pending = 0;
-      let jsonlBytes = at.jsonlBytes;
-      let csvBytes = at.csvBytes;
       const flush = async () => {
         const j = jbuf.join('');
         const c = cbuf.join('');
         if (j) await jf.write(j);
         if (c) await cf!.write(c);
-        jsonlBytes += Buffer.byteLength(j);
-        csvBytes += Buffer.byteLength(c);
+        staged.jsonlBytes += Buffer.byteLength(j);
+        staged.csvBytes += Buffer.byteLength(c);
         jbuf = [];
         cbuf = [];
         pending = 0;
@@ -184,14 +188,31 @@ export class StickLogs implements RecordOutput {
         if (pending >= this.flushBytes) await flush();
       }
       await flush();
-      await jf.sync();
-      await cf.sync();
       const last = records[records.length - 1];
-      await this.commit({ ...at, jsonlBytes, csvBytes, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+      if (last) staged.last = last;
     } finally {
       await jf.close().catch(() => undefined);
       await cf?.close().catch(() => undefined);
     }
+  }
+
+  /** fsync both files, then move the cursor on the stick over what they now hold. */
+  async flush(): Promise<void> {
+    const at = this.at;
+    const staged = this.staged;
+    if (!at || !staged) return;
+    const stick = await this.open();
+    for (const file of [UNITS_JSONL, UNITS_CSV]) {
+      const { fh } = await stick.openRead(this.file(file));
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    const last = staged.last;
+    await this.commit({ ...at, jsonlBytes: staged.jsonlBytes, csvBytes: staged.csvBytes, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+    this.staged = undefined;
   }
 
   /** Empty files with the CSV header, and a cursor from the start: even the first sync resumes, not rebuilds. */
@@ -212,6 +233,7 @@ export class StickLogs implements RecordOutput {
         await fh.close();
       }
     }
+    this.staged = undefined;
     await this.commit({ format: 1, station: this.options.stationId, seq: 0, jsonlBytes: 0, csvBytes: Buffer.byteLength(header), updatedAt: '' });
   }
 
