@@ -118,9 +118,7 @@ export class StickLogs implements RecordOutput {
     await mkdirDurable(stick, this.rel);
     const jsonlPath = this.file(UNITS_JSONL);
     const csvPath = this.file(UNITS_CSV);
-    const jsonlSize = await sizeOf(stick, jsonlPath);
-    const csvSize = await sizeOf(stick, csvPath);
-    const cursor = await readCursor(stick, this.file(CURSOR_FILE));
+    const [jsonlSize, csvSize, cursor] = await Promise.all([sizeOf(stick, jsonlPath), sizeOf(stick, csvPath), readCursor(stick, this.file(CURSOR_FILE))]);
     const consistent =
       cursor !== undefined &&
       cursor.station === this.options.stationId &&

@@ -147,19 +147,26 @@ export class ConfinedDir {
   /** Create `rel` and the folders above it, one at a time; each one that exists must be a real folder. */
   async mkdir(rel: string): Promise<string[]> {
     const segs = segments(rel, this.root);
+    const stats = await this.lstatAll(segs, segs.length);
     const created: string[] = [];
     for (let i = 0; i < segs.length; i++) {
       const part = segs.slice(0, i + 1).join('/');
-      const at = join(this.real, ...segs.slice(0, i + 1));
+      const st = stats[i];
+      if (st) {
+        if (st.isSymbolicLink()) throw new ConfinedError('SYMLINK', this.shown(segs, i), `${this.shown(segs, i)}: is a symbolic link`);
+        if (!st.isDirectory()) throw new ConfinedError('NOT_A_FILE', this.shown(segs, i), `${this.shown(segs, i)}: not a folder`);
+        continue;
+      }
       try {
-        await mkdir(at);
+        await mkdir(join(this.real, ...segs.slice(0, i + 1)));
         created.push(part);
       } catch (err) {
         if (code(err) !== 'EEXIST') throw this.mapped(err, part);
       }
-      const fh = await this.openDir(part);
-      await fh.close();
     }
+    // The descriptor check covers every folder on the way at once (a link swapped in meanwhile included).
+    const fh = await this.openDir(rel);
+    await fh.close();
     return created;
   }
 
@@ -221,22 +228,17 @@ export class ConfinedDir {
   private async openChecked(rel: string, flags: number, want: 'file' | 'dir', mode?: number): Promise<FileHandle> {
     const segs = segments(rel, this.root);
     const shown = this.path(rel);
-    // Folders on the way: lstat each (a link is refused, not followed).
-    let at = this.real;
+    // Folders on the way, and the file itself: lstat'ed (all at once), a link refused, not followed.
+    const stats = await this.lstatAll(segs, segs.length);
     for (let i = 0; i < segs.length - 1; i++) {
-      at = join(at, segs[i]!);
-      let st: Stats;
-      try {
-        st = await lstat(at);
-      } catch (err) {
-        throw this.mapped(err, segs.slice(0, i + 1).join('/'));
-      }
+      const st = stats[i];
+      if (!st) throw this.mapped(Object.assign(new Error(`ENOENT: no such file or directory, '${this.shown(segs, i)}'`), { code: 'ENOENT' }), segs.slice(0, i + 1).join('/'));
       if (st.isSymbolicLink()) throw new ConfinedError('SYMLINK', this.shown(segs, i), `${this.shown(segs, i)}: is a symbolic link`);
       if (!st.isDirectory()) throw new ConfinedError('NOT_A_FILE', this.shown(segs, i), `${this.shown(segs, i)}: not a folder`);
     }
     const full = join(this.real, ...segs);
     // A special file is refused before it is opened (opening a device can do things).
-    const before = await lstat(full).catch(() => undefined);
+    const before = segs.length ? stats[segs.length - 1] : await lstat(full).catch(() => undefined);
     if (before?.isSymbolicLink()) throw new ConfinedError('SYMLINK', shown, `${shown}: is a symbolic link`);
     if (before && !(want === 'file' ? before.isFile() : before.isDirectory())) {
       throw new ConfinedError('NOT_A_FILE', shown, `${shown}: ${want === 'file' ? 'not a regular file' : 'not a folder'}`);
@@ -274,6 +276,18 @@ export class ConfinedDir {
         throw new ConfinedError('ESCAPE', shown, `${shown}: resolves to ${real}, at the jig's own ${p}`);
       }
     }
+  }
+
+  /** lstat of the first `n` prefixes of `segs`, concurrently (undefined: missing); other errors are thrown. */
+  private async lstatAll(segs: readonly string[], n: number): Promise<(Stats | undefined)[]> {
+    return Promise.all(
+      segs.slice(0, n).map((_, i) =>
+        lstat(join(this.real, ...segs.slice(0, i + 1))).catch((err: unknown) => {
+          if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return undefined;
+          throw err;
+        }),
+      ),
+    );
   }
 
   private shown(segs: readonly string[], i: number): string {
