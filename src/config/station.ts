@@ -129,7 +129,7 @@ export const LABEL_FIELDS = ['serial', 'mac', 'product', 'version', 'date', 'sta
 const hostPort = z
   .string()
   .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { error: 'host:port, e.g. 10.0.0.50:9100 (a raw ZPL port)' })
-  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) >= 1 && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, { error: 'port numbers run from 1 to 65535' });
+  .refine((v) => !/:\d+$/.test(v) || (Number(v.slice(v.lastIndexOf(':') + 1)) >= 1 && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535), { error: 'port numbers run from 1 to 65535' });
 
 /**
  * The label printer: a ZPL printer (Zebra and compatibles) on USB (`/dev/usb/lpN`) or the network
