@@ -35,7 +35,10 @@ export interface SimSummary {
 /** `pijig sim`: the whole service on the virtual jig. */
 export async function runSim(opts: SimOptions): Promise<SimSummary> {
   const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh });
-  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults });
+  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir });
+  jig.printer?.on('printed', (l) => {
+    if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
+  });
   const logs: string[] = [];
   const log = (m: string) => {
     logs.push(m);
