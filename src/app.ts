@@ -41,6 +41,11 @@ import { stationBlockRanges, type Manifest } from './media/manifest.js';
 import { parsePublicKeys } from './media/signing.js';
 import { StickWatcher } from './media/stick.js';
 import { UsbMedia } from './media/usb.js';
+import { LabelOutput } from './outputs/label.js';
+import { openPrinter, type PrinterConnection } from './devices/printer/open.js';
+import { zplLabel } from './devices/printer/zpl.js';
+import { labelContent, labelDots, renderLabel, type LabelTemplate } from './operator/label.js';
+import type { JournalSource } from './records/journal.js';
 
 /**
  * The hardware the station runs on, chosen by the entry point: the Pi's GPIO chip and I2C bus,
@@ -54,6 +59,8 @@ export interface Hardware {
   console: { path: string; baud: number } | undefined;
   /** Told of every openocd process (the virtual jig counts them). */
   onOpenocd?: (p: OpenocdProcessInfo) => void;
+  /** The label printer: the station's `label.connection` on the Pi, the simulated printer on the virtual jig. */
+  printer?: PrinterConnection | undefined;
 }
 
 export interface AppOptions {
@@ -79,6 +86,8 @@ export interface App {
   store: BundleStore;
   follower: JournalFollower;
   usb: UsbMedia | undefined;
+  /** The label printer's output (station config `label`), if any. */
+  labels: LabelOutput | undefined;
   display: Display;
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
   reloadJob(): Promise<void>;
@@ -95,6 +104,30 @@ function configBlock(config: StationConfig): IdentityBlock {
 function writesIdentity(plan: unknown): boolean {
   const p = plan as { steps?: { kind?: string }[]; teardown?: { kind?: string }[] } | undefined;
   return [...(p?.steps ?? []), ...(p?.teardown ?? [])].some((s) => s.kind === 'identity');
+}
+
+/**
+ * The label output for the station's `label` section: renders each unit's label (fonts and QR
+ * as dots) into a ZPL job for the printer at `connection`. Used by the app and by `pijig label`.
+ */
+export function createLabelOutput(config: StationConfig, connection: PrinterConnection, deps: { journal: Pick<JournalSource, 'count'>; log: (m: string) => void }): LabelOutput {
+  const label = config.label!;
+  const template: LabelTemplate = { ...labelDots(label.size_mm, label.dpi), fields: label.fields, qr: label.qr, qrEcc: label.qr_ecc };
+  // a label that cannot be drawn is a configuration error: say so at start, not at the first PASS
+  renderLabel(template, { kind: 'unit', id: 'u-sample', serial: 'X'.repeat(12), mac: '00:00:00:00:00:00', product: 'product', version: '1.0.0', date: '2000-01-01', station: config.station_id });
+  return new LabelOutput({
+    printer: openPrinter(connection, label),
+    journal: deps.journal,
+    dataDir: config.dataDir,
+    pollMs: label.poll_ms,
+    log: deps.log,
+    label: (record, why) => {
+      const wanted = record.result === 'PASS' || (record.result === 'FAIL' && (why === 'reprint' || label.print === 'pass-and-reject'));
+      if (!wanted) return undefined;
+      const { image } = renderLabel(template, labelContent(record));
+      return zplLabel(image, { comment: `pijig seq=${record.seq} id=${record.id} serial=${record.serial ?? '-'}${why === 'reprint' ? ' reprint=1' : ''}` });
+    },
+  });
 }
 
 /** The fault screen for a configuration error: the first problem, as file:line and field. */
@@ -280,6 +313,29 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
   const watch = new DeviceWatch({ station, checks, log, ...(opts.deviceRecheckMs !== undefined ? { recheckMs: opts.deviceRecheckMs } : {}) });
   await watch.start();
 
+  // Labels (issue 14): the printer is one more output of the follower; its problems go on the OLED.
+  let labels: LabelOutput | undefined;
+  let stopLabels = async () => {};
+  if (config.label && hw.printer) {
+    const out = (labels = createLabelOutput(config, hw.printer, { journal, log }));
+    out.on('printer', (n) => {
+      panel.setPrinter(n.ok ? undefined : n.text);
+      log(n.ok ? `label printer ${out.printer}: printing` : `label printer ${out.printer}: ${n.text}`);
+    });
+    const unfollow = follower.add(out);
+    // while no label is due, look at the printer now and then, so the operator hears of it before the next PASS
+    const idleCheck = setInterval(() => {
+      if (!follower.status().find((s) => s.name === out.name)?.pending) void out.check();
+    }, 30_000);
+    idleCheck.unref();
+    void out.check();
+    stopLabels = async () => {
+      clearInterval(idleCheck);
+      await out.close();
+      await unfollow();
+    };
+  }
+
   let usb: UsbMedia | undefined;
   let detachMedia = () => {};
   if (config.media) {
@@ -293,7 +349,7 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     const watcher = new StickWatcher({ mountDir: config.media.mount_dir, intervalMs: opts.stickPollMs ?? 1000 });
     const checkpoint = (at: { seq: number; head: string; counts: Record<'PASS' | 'FAIL' | 'ERROR' | 'ABORTED', number> }) =>
       `${JSON.stringify(makeCheckpoint(stationKey, { station: config.station_id, ...at, at: new Date().toISOString() }), null, 2)}\n`;
-    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3, checkpoint }) });
+    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3, protect: [config.dataDir], checkpoint }) });
     detachMedia = followMedia(usb, (screen) => panel.showMessage(screen), () => panel.clearMessage());
     // The job changes as soon as a bundle is active; "NEW IMAGE ... READY" stays up until the stick is pulled.
     usb.on('imported', async (r) => {
@@ -316,6 +372,7 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     store,
     follower,
     usb,
+    labels,
     display,
     reloadJob,
     async stop() {
@@ -325,6 +382,7 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
       await station.stop();
       detachPanel();
       detachDisplay();
+      await stopLabels();
       await follower.stop();
       await devices.console?.close().catch(() => {});
       await verified;

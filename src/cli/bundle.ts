@@ -4,6 +4,11 @@ import { inspectBundle } from '../media/bundle.js';
 import { MediaError } from '../media/errors.js';
 import { BundleStore } from '../media/store.js';
 import { checkBlocksAgainstLedgers, createBundle, keygen, readPublicKeyFiles, signBundle, verifyBundle } from '../media/tooling.js';
+import { formatIssue } from '../config/errors.js';
+import { parsePlanSource } from '../config/plan.js';
+import { YamlSource } from '../config/yaml.js';
+import { STEP_KINDS } from '../steps/registry.js';
+import { planDependencies, planWarnings } from '../steps/plan-check.js';
 import { MANIFEST_FILE } from '../media/bundle.js';
 import { parseManifest, parseManifestTemplate, stationBlockRanges } from '../media/manifest.js';
 import { describeRange } from '../core/blocks.js';
@@ -90,7 +95,12 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
     .option('--target <target>', 'also require this target')
     .option('--used <dirs...>', USED_HELP)
     .action(async (o: { bundle: string; pubkey: string[]; product?: string; target?: string; used?: string[] }) => {
-      const head = await verifyBundle(o.bundle, await readPublicKeyFiles(o.pubkey));
+      // The plan as the jig loads it (step kinds, params, limits against what each step produces).
+      const head = await verifyBundle(o.bundle, await readPublicKeyFiles(o.pubkey), undefined, (text, file) => {
+        const source = YamlSource.parse(text, file);
+        const plan = parsePlanSource(source, STEP_KINDS);
+        return { plan, warnings: planWarnings(plan, source) };
+      });
       const m = head.manifest;
       if (o.used) await checkBlocksAgainstLedgers(m, join(o.bundle, MANIFEST_FILE), o.used);
       if (o.product !== undefined && m.product !== o.product) throw new MediaError('WRONG_PRODUCT', `${o.bundle}: product "${m.product}", expected "${o.product}"`, { field: 'product' });
@@ -98,6 +108,13 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
       out(`OK ${m.product} ${m.version} (${m.release}, build ${m.build}) for ${m.target} (${describeFlash(head.chip)})`);
       out(`signed by "${head.key.name}" (${head.key.fingerprint})`);
       out(`bundle id: ${head.bundleId}`);
+      if (head.plan) {
+        const { plan, warnings } = head.plan;
+        for (const w of warnings) out(`warning: ${formatIssue(w)}`);
+        const needs = planDependencies(plan);
+        out(`plan "${plan.name}": ${plan.steps.length} step(s); a station running it needs:${needs.length ? '' : ' nothing beyond the DUT relay'}`);
+        for (const n of needs) out(`  ${n}`);
+      }
     });
 
   bundle

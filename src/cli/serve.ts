@@ -38,7 +38,7 @@ async function serve(config: StationConfig, lock: DataDirLock, log: (m: string) 
   const { LinuxI2cBus } = await import('../devices/i2c/i2c.real.js');
   const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log });
   const i2c = await LinuxI2cBus.open(config.i2c.bus);
-  const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console }, { log, lock, command: 'pijig serve' });
+  const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console, printer: config.label?.connection }, { log, lock, command: 'pijig serve' });
   app.station.on('record', (r) => log(`unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -48,7 +48,10 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
   let app: App | undefined;
   try {
     const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh, ...(opts.firmwareBytes ? { firmwareBytes: opts.firmwareBytes } : {}) });
-    jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, ...(opts.dutLog ? { dutLog: resolve(opts.dutLog) } : {}) });
+    jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir, ...(opts.dutLog ? { dutLog: resolve(opts.dutLog) } : {}) });
+    jig.printer?.on('printed', (l) => {
+      if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
+    });
     const log = (m: string) => {
       if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
     };
@@ -93,7 +96,7 @@ async function runWith(opts: SimOptions, ws: SimWorkspace, jig: VirtualJig, app:
         await jig.panel.savePng(join(opts.screenshots, `cycle-${String(i).padStart(3, '0')}-${record?.result ?? 'none'}.png`));
       }
       jig.setLid(false);
-      await waitState(app, ['ready'], 10_000);
+      await waitState(app, ['ready'], 30_000);
     }
     if (opts.usbDemo) {
       opts.out('usb demo: the stick is pulled, then inserted again to collect the logs');
@@ -126,7 +129,7 @@ export async function oneCycle(jig: VirtualJig, app: App): Promise<UnitRecord | 
     });
   });
   jig.setLid(true);
-  await waitState(app, ['ready'], 5_000);
+  await waitState(app, ['ready'], 30_000);
   await sleep(60); // lid debounce
   // START is refused while a stick is being handled (IMPORTING IMAGE): the operator presses it again.
   const refused = { busy: false };
@@ -144,7 +147,7 @@ export async function oneCycle(jig: VirtualJig, app: App): Promise<UnitRecord | 
   const giveUp = new AbortController();
   const record = await Promise.race([got, sleep(180_000, undefined, { signal: giveUp.signal }).then(() => undefined, () => undefined)]);
   giveUp.abort();
-  await waitState(app, ['pass', 'fail', 'unit_error', 'aborted', 'error'], 5_000);
+  await waitState(app, ['pass', 'fail', 'unit_error', 'aborted', 'error'], 30_000);
   return record && record.seq > before ? record : undefined;
 }
 

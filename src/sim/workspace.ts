@@ -3,6 +3,8 @@ import { join, resolve, sep } from 'node:path';
 import { LOCK_FILE } from '../records/data-lock.js';
 import { YamlSource } from '../config/yaml.js';
 import { parseStation, type StationConfig } from '../config/station.js';
+import { loadPlan } from '../config/plan.js';
+import { STEP_KINDS } from '../steps/registry.js';
 import { keygen, createBundle, signBundle } from '../media/tooling.js';
 import type { StationBlock } from '../media/manifest.js';
 import { buildSimFirmware } from './firmware-image.js';
@@ -14,6 +16,7 @@ import { buildSimFirmware } from './firmware-image.js';
  *   engineer/  the engineer's workstation: the demo signing key and the bundles built with it.
  *              It stands apart from data/: the jig itself only ever gets the public key.
  *   dut/       the simulated DUT's flash file and the console pty links
+ *   labels/    the labels the simulated printer printed, one PNG each
  */
 export interface SimWorkspace {
   root: string;
@@ -21,6 +24,7 @@ export interface SimWorkspace {
   mountDir: string;
   engineerDir: string;
   dutDir: string;
+  labelsDir: string;
   config: StationConfig;
   /** Build and sign a release bundle of the demo firmware; returns a folder to put on a stick. */
   stickWithBundle(version: string): Promise<string>;
@@ -49,15 +53,19 @@ export async function prepareWorkspace(opts: WorkspaceOptions): Promise<SimWorks
   const root = resolve(opts.root);
   // Fresh: everything goes but the data directory's lock (held by the process preparing it).
   if (opts.fresh) await emptyExcept(root, join('data', LOCK_FILE));
-  const dirs = { dataDir: join(root, 'data'), mountDir: join(root, 'media'), engineerDir: join(root, 'engineer'), dutDir: join(root, 'dut') };
+  const dirs = { dataDir: join(root, 'data'), mountDir: join(root, 'media'), engineerDir: join(root, 'engineer'), dutDir: join(root, 'dut'), labelsDir: join(root, 'labels') };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
 
   const keyFile = join(dirs.engineerDir, `${KEY_NAME}.key`);
   const exists = await access(keyFile).then(() => true, () => false);
   const publicPem = exists ? await readFile(join(dirs.engineerDir, `${KEY_NAME}.pub`), 'utf8') : (await keygen(dirs.engineerDir, KEY_NAME)).publicPem;
 
+  // The user's files are checked first, so their errors name the file and line they wrote (not a
+  // copy in the workspace, and not a bare ENOENT).
+  const source = await YamlSource.load(opts.stationFile);
+  parseStation(source);
+  await loadPlan(opts.planFile, STEP_KINDS);
   // The example station wiring, with the workspace's folders and the demo release key.
-  const source = YamlSource.parse(await readFile(opts.stationFile, 'utf8'), opts.stationFile);
   source.doc.setIn(['data_dir'], dirs.dataDir);
   source.doc.setIn(['plan'], resolve(opts.planFile));
   source.doc.setIn(['media', 'mount_dir'], dirs.mountDir);

@@ -33,6 +33,7 @@ export const identityStep = defineStep({
   description: 'Give the unit its serial number and MAC (a retested board keeps its own), write the identity record to flash, read it back',
   params: paramsSchema,
   needs: ['probe'],
+  produces: () => [{ name: 'serial' }, { name: 'mac' }],
   async run(ctx) {
     const address = ctx.params.address;
     const session = await probeSession(ctx);
