@@ -15,8 +15,8 @@ import { CycleLedger } from './cycle-ledger.js';
 
 /**
  * What the station runs: a plan, the image it flashes, the identity block it numbers units from
- * (this station's block of the bundle, else the station config's; already recorded as used in
- * the ledger), and the order that caps flashing.
+ * (this station's block of the bundle, else the station config's; checked against the ledger, and
+ * recorded in it with its first number), and the order that caps flashing.
  */
 export interface Job {
   plan: StepPlan;
