@@ -166,7 +166,6 @@ export class RegexRunner {
   private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 64 } });
-    worker.unref();
     this.worker = worker;
     this.online = new Promise<void>((resolve, reject) => {
       worker.once('online', () => resolve());
@@ -182,6 +181,8 @@ export class RegexRunner {
     worker.on('exit', () => {
       if (this.worker === worker) this.stop(new Error('regex worker exited'));
     });
+    // After the listeners: a 'message' listener refs the worker's port again.
+    worker.unref();
     return worker;
   }
 
