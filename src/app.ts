@@ -32,6 +32,10 @@ import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { StickWatcher } from './media/stick.js';
 import { UsbMedia } from './media/usb.js';
+import type { ClockSync } from './devices/clock/clock.js';
+import type { BarcodeScanner } from './devices/scanner/scanner.js';
+import { startControl, type ControlService } from './control/service.js';
+import type { CommandTable, ControlLimits } from './control/server.js';
 
 /**
  * The hardware the station runs on, chosen by the entry point: the Pi's GPIO chip and I2C bus,
@@ -45,6 +49,22 @@ export interface Hardware {
   console: { path: string; baud: number } | undefined;
   /** Told of every openocd process (the virtual jig counts them). */
   onOpenocd?: (p: OpenocdProcessInfo) => void;
+  /** Whether the clock is synchronised (systemd's view on the Pi). */
+  clock?: ClockSync;
+  /** The fixture's barcode scanner, when it has one. */
+  scanner?: BarcodeScanner;
+}
+
+/** The control socket (docs/control.md). */
+export interface ControlOptions {
+  socket: string;
+  /** The read-only socket (default status.sock beside `socket`; null: none). */
+  readSocket?: string | null;
+  /** Group allowed to act (chown of the act socket). Default: the service's own group. */
+  actGid?: number;
+  limits?: Partial<ControlLimits>;
+  /** The virtual jig's own commands. */
+  commands?: CommandTable;
 }
 
 export interface AppOptions {
@@ -54,6 +74,12 @@ export interface AppOptions {
   stickPollMs?: number;
   /** While a configured device is missing, look again this often (default 5 s). */
   deviceRecheckMs?: number;
+  /** Listen on the control socket. */
+  control?: ControlOptions;
+  /** pijig's version, for status and the socket's hello. */
+  version?: string;
+  /** How often the clock's synchronisation is asked again (default 60 s). */
+  clockPollMs?: number;
 }
 
 export interface App {
@@ -65,6 +91,7 @@ export interface App {
   follower: JournalFollower;
   usb: UsbMedia | undefined;
   display: Display;
+  control: ControlService | undefined;
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
   reloadJob(): Promise<void>;
   stop(): Promise<void>;
@@ -146,6 +173,19 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
 
   const journal = await Journal.open(join(config.dataDir, 'units.jsonl'));
   if (journal.recovery.tornBytes) log(`journal: cut a torn last line of ${journal.recovery.tornBytes} bytes (kept in ${journal.recovery.tornSavedTo})`);
+  // Engineering runs (`pijig run-step`) are recorded apart from the units.
+  const engineeringJournal = await Journal.open(join(config.dataDir, 'engineering.jsonl'));
+  const clock = hw.clock;
+  const clockState: { synchronized: boolean | undefined; source: string; checkedAt?: string } = { synchronized: undefined, source: clock?.source ?? 'no clock source' };
+  const pollClock = async () => {
+    if (!clock) return;
+    const synced = await clock.synchronized();
+    if (synced !== clockState.synchronized && synced !== undefined) log(`clock ${synced ? 'synchronised' : 'NOT synchronised'} (${clock.source})`);
+    Object.assign(clockState, { synchronized: synced, checkedAt: new Date().toISOString() });
+  };
+  await pollClock();
+  const clockTimer = setInterval(() => void pollClock(), opts.clockPollMs ?? 60_000);
+  clockTimer.unref();
   const state = await StationState.open(config.dataDir);
   const store = new BundleStore(config.dataDir);
   const follower = new JournalFollower({ journal, dataDir: config.dataDir, log });
@@ -159,6 +199,8 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     journal,
     state,
     startGate: () => (importer?.busy ? 'IMPORTING IMAGE' : undefined),
+    clockSynced: () => clockState.synchronized,
+    engineeringJournal,
   });
   station.on('log', log);
   station.on('listener-error', (event, err) => log(`output for ${event} failed: ${(err as Error).message}`));
@@ -196,6 +238,63 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   const watch = new DeviceWatch({ station, checks, log, ...(opts.deviceRecheckMs !== undefined ? { recheckMs: opts.deviceRecheckMs } : {}) });
   await watch.start();
 
+  // The fixture's barcode scanner: a scanned label goes into the next unit's record.
+  const scanner = hw.scanner;
+  let scannerProblem: string | undefined;
+  const offScanner: (() => void)[] = [];
+  if (scanner) {
+    try {
+      await scanner.open();
+      offScanner.push(
+        scanner.onScan((code) => {
+          log(`scanned label ${code}`);
+          station.scan(code);
+        }),
+        scanner.onReject((why) => log(`scanner: ${why}`)),
+      );
+    } catch (err) {
+      scannerProblem = (err as Error).message;
+      log(`scanner: ${scannerProblem} (the station runs without it)`);
+    }
+  }
+  station.on('engineering', (phase, step, record) => {
+    if (phase === 'started') panel.showMessage({ kind: 'message', title: 'ENGINEERING RUN', lines: [step, 'over SSH'], icon: 'wait' });
+    else {
+      panel.clearMessage();
+      log(`engineering run of ${step}: ${record ? `${record.result}${record.reason ? ` ${record.reason}` : ''} (engineering.jsonl #${record.seq})` : 'not recorded'}`);
+    }
+  });
+
+  let control: ControlService | undefined;
+  if (opts.control) {
+    const i2cChecks = [{ name: `${config.display.controller} i2c-${config.i2c.bus} 0x${config.display.address.toString(16)}`, check: async () => void (await hw.i2c.read(config.display.address, 1)) }, ...checks];
+    control = await startControl({
+      ...opts.control,
+      stationId: config.station_id,
+      version: opts.version ?? '0.0.0',
+      station,
+      panel,
+      glass: display,
+      dataDir: config.dataDir,
+      outputs: () => follower.status(),
+      devices: () => checks.map((c) => ({ name: c.name, ok: !watch.missing.includes(c.name) })),
+      clock: () => ({ ...clockState }),
+      scanner: () => (scanner ? { description: scanner.description, ok: !scannerProblem, ...(scannerProblem ? { detail: scannerProblem } : {}) } : undefined),
+      selftest: () => ({
+        dataDir: config.dataDir,
+        journalPath: journal.path,
+        probe: hw.probe,
+        inputs,
+        relay: dutRelay,
+        i2c: i2cChecks,
+        clock: clock ?? { source: 'no clock source', synchronized: async () => undefined },
+        busy: () => station.running,
+      }),
+      log,
+    });
+    log(`control socket ${control.server.paths.act} (act)${control.server.paths.read ? `, ${control.server.paths.read} (read)` : ''}`);
+  }
+
   let usb: UsbMedia | undefined;
   let detachMedia = () => {};
   if (config.media) {
@@ -224,8 +323,13 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     follower,
     usb,
     display,
+    control,
     reloadJob,
     async stop() {
+      await control?.close();
+      clearInterval(clockTimer);
+      for (const off of offScanner) off();
+      await scanner?.close().catch(() => {});
       watch.stop();
       await usb?.stop();
       detachMedia();
@@ -235,6 +339,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       await follower.stop();
       await devices.console?.close().catch(() => {});
       await journal.close();
+      await engineeringJournal.close();
     },
   };
 }

@@ -1,19 +1,24 @@
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
 import { loadStation } from '../config/station.js';
 import { ConfigError } from '../config/errors.js';
-import { startApp, showOnDefaultDisplay, configFaultScreen } from '../app.js';
+import { DEFAULT_SOCKET } from '../control/client.js';
 import type { CliIo } from './io.js';
 
 /** `pijig serve`: the station on the Raspberry Pi's own hardware. */
-export function registerServe(program: Command, { err }: CliIo): void {
+export function registerServe(program: Command, { err }: CliIo, version: string): void {
   program
     .command('serve')
     .description('run the station on the Raspberry Pi hardware')
     .option('-c, --config <file>', 'station wiring', '/etc/pijig/station.yaml')
-    .action(async (o: { config: string }) => {
-      // Hardware libraries load only here, on the Pi.
+    .option('--socket <path>', 'the control socket (read and act; a read-only status.sock goes beside it)', DEFAULT_SOCKET)
+    .option('--control-group <group>', 'the group that may act through the control socket (default: the service\'s own group)')
+    .action(async (o: { config: string; socket: string; controlGroup?: string }) => {
+      // Hardware libraries (and the station) load only here, on the Pi.
+      const { startApp, showOnDefaultDisplay, configFaultScreen } = await import('../app.js');
       const { openGpioChip } = await import('../devices/gpio/open.js');
       const { LinuxI2cBus } = await import('../devices/i2c/i2c.real.js');
+      const { SystemdClock } = await import('../devices/clock/clock.systemd.js');
       let config;
       try {
         config = await loadStation(o.config);
@@ -22,9 +27,18 @@ export function registerServe(program: Command, { err }: CliIo): void {
         if (e instanceof ConfigError) await showOnDefaultDisplay(() => LinuxI2cBus.open(1), configFaultScreen(e));
         throw e;
       }
-      const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log: (m) => err(`${new Date().toISOString()} ${m}`) });
+      const log = (m: string) => err(`${new Date().toISOString()} ${m}`);
+      const actGid = o.controlGroup === undefined ? undefined : await groupId(o.controlGroup);
+      const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log });
       const i2c = await LinuxI2cBus.open(config.i2c.bus);
-      const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
+      let scanner;
+      if (config.scanner?.kind === 'serial') scanner = new (await import('../devices/scanner/scanner.serial.js')).SerialScanner({ path: config.scanner.path, baudRate: config.scanner.baud });
+      else if (config.scanner?.kind === 'hid') scanner = new (await import('../devices/scanner/scanner.hid.js')).HidScanner({ path: config.scanner.path });
+      const app = await startApp(
+        config,
+        { gpio, i2c, probe: config.probe, console: config.console, clock: new SystemdClock(), ...(scanner ? { scanner } : {}) },
+        { log, version, control: { socket: o.socket, ...(actGid !== undefined ? { actGid } : {}) } },
+      );
       app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
@@ -34,4 +48,13 @@ export function registerServe(program: Command, { err }: CliIo): void {
       await gpio.close();
       await i2c.close();
     });
+}
+
+/** A group's gid from /etc/group (Node has no getgrnam). */
+async function groupId(name: string): Promise<number> {
+  if (/^\d+$/.test(name)) return Number(name);
+  const line = (await readFile('/etc/group', 'utf8')).split('\n').find((l) => l.split(':')[0] === name);
+  const gid = line ? Number(line.split(':')[2]) : NaN;
+  if (!Number.isInteger(gid)) throw new Error(`--control-group: no group "${name}" in /etc/group`);
+  return gid;
 }

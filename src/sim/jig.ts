@@ -15,6 +15,8 @@ import { createPtyPair, type PtyPair } from './firmware/pty.js';
 import { connectUart, type UartLink } from '../devices/console/uart.sim.js';
 import type { DutFaults } from './dut/stm32f1.js';
 import type { Hardware } from '../app.js';
+import { SimScanner } from '../devices/scanner/scanner.sim.js';
+import { SimClock } from '../devices/clock/clock.sim.js';
 
 /** Faults `pijig sim --fault` can inject, each producing one kind of FAIL. */
 export const SIM_FAULTS = {
@@ -61,6 +63,10 @@ export class VirtualJig {
   readonly ina219: SimIna219;
   readonly firmware: DutFirmware;
   readonly server: RemoteBitbangServer;
+  /** The fixture's barcode scanner: `scanner.scan(label)`. */
+  readonly scanner = new SimScanner();
+  /** The station's clock: synchronised unless `clock.synced` is set otherwise. */
+  readonly clock = new SimClock();
   /** openocd processes started so far. */
   openocdProcesses = 0;
   private chipValue: SimStm32;
@@ -126,6 +132,8 @@ export class VirtualJig {
       probe,
       console: this.pty ? { path: this.pty.stationPath, baud: this.options.station.console?.baud ?? 115200 } : undefined,
       onOpenocd: () => void this.openocdProcesses++,
+      clock: this.clock,
+      scanner: this.scanner,
     };
   }
 

@@ -423,6 +423,13 @@ export class Station extends TypedEmitter<StationEvents> {
 
   // --- engineering runs (`pijig run-step`) -----------------------------------------------------
 
+  /** Stop the engineering run in progress (its client went away): DUT off, the step cancelled. */
+  abortEngineering(why: string): void {
+    if (!this.engineering) return;
+    void this.interlock.off();
+    this.engineering.controller.abort(why);
+  }
+
   /**
    * Run one step of the job's plan on the DUT in the fixture, as an engineering run: only while
    * no cycle runs, no fault is up and the lid is closed; through the same interlock and runner as
