@@ -268,8 +268,10 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   let control: ControlService | undefined;
   if (opts.control) {
     const i2cChecks = [{ name: `${config.display.controller} i2c-${config.i2c.bus} 0x${config.display.address.toString(16)}`, check: async () => void (await hw.i2c.read(config.display.address, 1)) }, ...checks];
+    const { commands: extraCommands, ...socketOptions } = opts.control;
     control = await startControl({
-      ...opts.control,
+      ...socketOptions,
+      ...(extraCommands ? { extraCommands } : {}),
       stationId: config.station_id,
       version: opts.version ?? '0.0.0',
       station,

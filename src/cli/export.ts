@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { Journal } from '../records/journal.js';
 import { exportUnits, streamSink, writeUnits, EXPORT_FORMATS, type ExportFormat } from '../records/export.js';
 import { parseSince } from './io.js';
@@ -33,10 +34,12 @@ export function registerExport(program: Command, io: ControlCliIo): void {
             if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
             throw err;
           }
-          io.err(`${n} records written (${o.format}) to stdout`);
+          io.err(`${n} record${n === 1 ? '' : 's'} written (${o.format}) to stdout`);
         } else {
+          // Into a device or a pipe (/dev/stdout) the data goes where stdout may go: the count goes to stderr.
+          const regular = await stat(o.out).then((s) => s.isFile(), () => true);
           const n = await exportUnits(records, o.out, o.format);
-          io.out(`${n} records written (${o.format}) to ${o.out}`);
+          (regular ? io.out : io.err)(`${n} record${n === 1 ? '' : 's'} written (${o.format}) to ${o.out}`);
         }
       } finally {
         await journal.close();
