@@ -25,7 +25,8 @@ export function registerExport(program: Command, io: ControlCliIo): void {
       try {
         const all = journal.read();
         const records = since === undefined ? all : filter(all, (r) => Date.parse(r.startedAt) >= since);
-        if (o.out === '-') {
+        // The process's own stdout by any name: written to fd 1 itself (opening /proc/self/fd/1 fails when it is a socket).
+        if (o.out === '-' || ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'].includes(o.out)) {
           let n: number;
           try {
             n = await writeUnits(records, streamSink(io.stdout), o.format);
@@ -34,7 +35,7 @@ export function registerExport(program: Command, io: ControlCliIo): void {
             if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
             throw err;
           }
-          io.err(`${n} record${n === 1 ? '' : 's'} written (${o.format}) to stdout`);
+          io.err(`${n} record${n === 1 ? '' : 's'} written (${o.format}) to ${o.out === '-' ? 'stdout' : o.out}`);
         } else {
           // Into a device or a pipe (/dev/stdout) the data goes where stdout may go: the count goes to stderr.
           const regular = await stat(o.out).then((s) => s.isFile(), () => true);

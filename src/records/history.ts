@@ -38,7 +38,7 @@ export function unitUid(r: UnitRecord): string | undefined {
  * An index of a journal (units.jsonl or engineering.jsonl) for `pijig history` and `pijig unit`:
  * every line's seq, offset, time, result, serial, chip UID and label, in memory, with maps by
  * serial, UID and label. Built by one streaming pass at open (about a second per 100k records on
- * a Pi 4, in chunks, so the event loop keeps serving ABORT), then kept current by reading only
+ * a Pi 4, in chunks of 256 KiB, so the event loop keeps serving ABORT), then kept current by reading only
  * the bytes appended since (`refresh()`). Queries read the full records at their offsets.
  *
  * It indexes the file, not the Journal object: it works on a stopped station's data directory as
@@ -130,7 +130,7 @@ export class HistoryIndex {
     if (size === this.end) return;
     let offset = this.end;
     let carry: Buffer | undefined;
-    const stream = createReadStream(this.path, { start: this.end, end: size - 1, highWaterMark: 1 << 20 });
+    const stream = createReadStream(this.path, { start: this.end, end: size - 1, highWaterMark: 256 * 1024 }); // ~1000 lines a chunk: a few ms of parsing between turns of the event loop
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
       let start = 0;
