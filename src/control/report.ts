@@ -40,10 +40,10 @@ export function buildReport(records: readonly UnitRecord[], opts: ReportOptions)
       { group: r.group, kind: 'final', yield: r.finalYield },
     ]);
     const chart = svg({
-      width: 720,
-      height: 260,
-      marginBottom: 50,
-      x: { axis: null },
+      width: 520,
+      height: 240,
+      marginBottom: 40,
+      x: { axis: null, domain: ['first pass', 'final'] },
       y: { label: 'yield %', domain: [0, 100], grid: true },
       color: { legend: true, domain: ['first pass', 'final'], range: ['#4c78a8', '#59a14f'] },
       fx: { label },
@@ -52,7 +52,7 @@ export function buildReport(records: readonly UnitRecord[], opts: ReportOptions)
     const table = `<table><tr><th>${esc(label)}</th><th>boards</th><th>first pass</th><th>final</th></tr>${rows.map((r) => `<tr><td>${esc(r.group)}</td><td>${r.boards}</td><td>${r.firstPassYield}% (${r.firstPass})</td><td>${r.finalYield}% (${r.final})</td></tr>`).join('')}</table>`;
     return figure(id, title, chart + table);
   };
-  sections.push(`<section><h2>Yield</h2>${yieldChart(stats.yieldByImage, 'yield-image', 'First-pass and final yield per image', 'image')}${yieldChart(stats.yieldByDay, 'yield-day', 'First-pass and final yield per day', 'day')}</section>`);
+  sections.push(`<section class="pair"><h2>Yield</h2>${yieldChart(stats.yieldByImage, 'yield-image', 'First-pass and final yield per image', 'image')}${yieldChart(stats.yieldByDay, 'yield-day', 'First-pass and final yield per day', 'day')}</section>`);
 
   const pareto = (rows: { name: string; count: number }[], id: string, title: string) => {
     if (!rows.length) return figure(id, title, '<p class="empty">no failures</p>');
@@ -64,10 +64,12 @@ export function buildReport(records: readonly UnitRecord[], opts: ReportOptions)
       id,
       title,
       svg({
-        width: 720,
+        width: 520,
         height: 280,
-        marginBottom: 70,
-        x: { label: null, domain: data.map((d) => d.name), tickRotate: -30 },
+        marginBottom: 90,
+        marginLeft: 70,
+        marginRight: 30,
+        x: { label: null, domain: data.map((d) => d.name), tickRotate: -35 },
         y: { label: 'units', grid: true },
         marks: [
           Plot.barY(data, { x: 'name', y: 'count', fill: '#e15759', title: (d: { name: string; count: number }) => `${d.name}: ${d.count}` }),
@@ -79,9 +81,12 @@ export function buildReport(records: readonly UnitRecord[], opts: ReportOptions)
       'bars: units; line: cumulative share of failures',
     );
   };
-  sections.push(`<section><h2>Failures</h2>${pareto(stats.reasons, 'pareto-reasons', 'Pareto of reason codes')}${pareto(stats.failingSteps, 'pareto-steps', 'Pareto of failing steps')}</section>`);
+  sections.push(`<section class="pair"><h2>Failures</h2>${pareto(stats.reasons, 'pareto-reasons', 'Pareto of reason codes')}${pareto(stats.failingSteps, 'pareto-steps', 'Pareto of failing steps')}</section>`);
 
-  const hist = stats.measurements.slice(0, opts.maxHistograms ?? 60).map((m, i) => {
+  // A value that never varies (bytes written) has no distribution to draw: it is listed instead.
+  const constant = stats.measurements.filter((m) => m.n > 0 && m.values.every((v) => v === m.values[0]));
+  const varying = stats.measurements.filter((m) => !constant.includes(m));
+  const hist = varying.slice(0, opts.maxHistograms ?? 60).map((m, i) => {
     const limits = [m.min, m.max].filter((v): v is number => v !== undefined);
     const values = m.values.map((v) => ({ v }));
     const lo = Math.min(...m.values, ...limits);
@@ -102,7 +107,9 @@ export function buildReport(records: readonly UnitRecord[], opts: ReportOptions)
     const note = `n ${m.n} · mean ${num(m.mean, 3)} · sd ${num(m.sd, 3)} · limits ${m.min ?? '-'}..${m.max ?? '-'} · Cp ${num(m.cp)} · Cpk ${num(m.cpk)}${m.failed ? ` · ${m.failed} out of limits` : ''}`;
     return figure(`hist-${i}`, m.key, chart, esc(note));
   });
-  const more = stats.measurements.length > hist.length ? `<p class="note">${stats.measurements.length - hist.length} more measurements not drawn</p>` : '';
+  const more =
+    (varying.length > hist.length ? `<p class="note">${varying.length - hist.length} more measurements not drawn</p>` : '') +
+    (constant.length ? `<p class="note">constant: ${constant.map((m) => `${esc(m.key)} = ${m.values[0]}${m.unit ? ` ${esc(m.unit)}` : ''} (n ${m.n})`).join('; ')}</p>` : '');
   sections.push(`<section><h2>Measurements</h2><p class="note">red: limits; dashed: mean. Cp = (max - min) / 6σ, Cpk = min(max - mean, mean - min) / 3σ (one-sided with one limit).</p><div class="grid">${hist.join('') || '<p class="empty">no numeric measurements</p>'}</div>${more}</section>`);
 
   const perHour = stats.perHour.map((h) => ({ hour: new Date(`${h.hour}:00Z`), units: h.units }));
@@ -148,11 +155,11 @@ function page(opts: ReportOptions, stats: ReportStats, sections: string[]): stri
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>pijig report ${esc(opts.station)}</title>
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:1140px;color:#222;padding:0 16px}
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}th{background:#f5f5f5}
 figure.chart{margin:12px 0;display:inline-block;vertical-align:top}figcaption{font-weight:600;margin-bottom:4px}
-.grid{display:flex;flex-wrap:wrap;gap:8px}.grid figure{width:360px}.note{color:#666;font-size:12px;margin:2px 0}.empty{color:#888}
+.grid{display:flex;flex-wrap:wrap;gap:8px}.pair figure.chart{width:530px;margin-right:12px}.grid figure{width:360px}.note{color:#666;font-size:12px;margin:2px 0}.empty{color:#888}
 </style></head><body>
 <h1>pijig report: ${esc(opts.station)}</h1>
 <p class="note">${stats.units} units${opts.since ? ` since ${esc(opts.since)}` : ''}; made ${esc(when)} by pijig report. Self-contained: no script, no network.</p>
