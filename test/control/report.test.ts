@@ -76,3 +76,23 @@ describe('pijig report in a real browser', () => {
     }
   }, 120_000);
 });
+
+describe('pijig report (the command)', () => {
+  it('reads the data directory\'s journal, writes one HTML file and says how many units', async () => {
+    const { cli } = await import('../helpers/cli-harness.js');
+    const dir = await mkdtemp(join(tmpdir(), 'pijig-report-cli-'));
+    try {
+      const units = reportUnits(60);
+      await writeFile(join(dir, 'units.jsonl'), units.map((u) => `${JSON.stringify(u)}\n`).join(''));
+      const r = cli('/nonexistent.sock');
+      await r.run('report', '--data-dir', dir, '--out', join(dir, 'report.html'), '--since', units[30]!.startedAt);
+      expect(r.out).toEqual([expect.stringMatching(new RegExp(`^30 units -> ${join(dir, 'report.html')} \\(\\d+ KiB\\)$`))]);
+      const { readFile } = await import('node:fs/promises');
+      const html = await readFile(join(dir, 'report.html'), 'utf8');
+      expect(html).toMatch(/^<!doctype html>/);
+      expect(html).toContain('30 units since');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
