@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { ConfigError } from './config/errors.js';
 import { DEFAULT_SOCKET } from './control/client.js';
 import type { CliIo } from './cli/io.js';
@@ -17,12 +18,20 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
 const VERSION = '0.1.0';
+
+/** --socket's default: PIJIG_SOCKET; else the service's; else, when no service runs here, a virtual jig's started in this folder. */
+function defaultSocket(): string {
+  const env = process.env['PIJIG_SOCKET'];
+  if (env) return env;
+  const sim = resolve('.pijig-sim', 'control.sock');
+  return !existsSync(DEFAULT_SOCKET) && existsSync(sim) ? sim : DEFAULT_SOCKET;
+}
 const program = new Command('pijig').description('production programming and test station').version(VERSION);
 
 const io: ControlCliIo = {
   out,
   err,
-  socket: process.env['PIJIG_SOCKET'] || DEFAULT_SOCKET,
+  socket: defaultSocket(),
   stdout: process.stdout,
   setExitCode: (code) => void (process.exitCode = code),
   onInterrupt: (listener) => {
