@@ -47,8 +47,10 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
   const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh });
   const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults });
   const logs: string[] = [];
+  const notes = new Set<(message: string) => void>();
   const log = (m: string) => {
     logs.push(m);
+    for (const n of notes) n(m);
     if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
   };
   const socket = opts.socket ?? join(ws.root, 'control.sock');
@@ -71,7 +73,7 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
       return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
     }
     if (opts.cycles === undefined) {
-      await interactive(ws, jig, app, socket, nextLabel);
+      await interactive(ws, jig, app, socket, nextLabel, notes);
       return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
     }
     if (opts.usbDemo) {
@@ -195,9 +197,9 @@ function jigCommands(jig: VirtualJig, nextLabel: () => string): CommandTable {
   };
 }
 
-async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App, socket: string, nextLabel: () => string): Promise<void> {
+/** `notes`: the service's log, and the jig's own messages, for the terminal's log lines. */
+async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App, socket: string, nextLabel: () => string, notes: Set<(message: string) => void>): Promise<void> {
   let stick: string | undefined;
-  const notes = new Set<(message: string) => void>();
   const pull = () => {
     if (!stick) return;
     const name = stick;

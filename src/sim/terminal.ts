@@ -24,7 +24,7 @@ export interface TerminalJig {
   extraKeys?: Record<string, [label: string, action: () => void]>;
   /** A line under the title (e.g. where the control socket is). */
   note?: string;
-  /** Messages of the jig itself for the log lines (where a pulled stick's logs are kept). */
+  /** The log lines: the service's log and the jig's own messages. Without it, the station's log. */
   onNote?(listener: (message: string) => void): () => void;
 }
 
@@ -121,7 +121,7 @@ export function runTerminal(jig: TerminalJig, { station, panel }: { station: Sta
       last = r;
       schedule();
     }),
-    station.on('log', note),
+    ...(jig.onNote ? [] : [station.on('log', note)]),
   ];
   output.write('\x1b[2J');
   draw();
