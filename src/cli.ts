@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
+import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { ConfigError } from './config/errors.js';
@@ -64,6 +65,8 @@ const COMMANDS: Record<string, (program: Command) => Promise<unknown>> = {
   report: (p) => import('./cli/report.js').then((m) => m.registerReport(p, io)),
   config: (p) => import('./cli/config.js').then((m) => m.registerConfig(p, io as CliIo, EXAMPLES)),
   bundle: (p) => import('./cli/bundle.js').then((m) => m.registerBundleCommands(p, { out })),
+  // the person behind the reprint: under sudo, the one who ran sudo
+  label: (p) => import('./cli/label.js').then((m) => m.registerLabel(p, io as CliIo, () => process.env['SUDO_USER'] || userInfo().username)),
 };
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
 for (const name of asked && Object.hasOwn(COMMANDS, asked) ? [asked] : Object.keys(COMMANDS)) await COMMANDS[name]!(program);

@@ -36,7 +36,7 @@ export function registerServe(program: Command, { err }: CliIo, version: string)
       else if (config.scanner?.kind === 'hid') scanner = new (await import('../devices/scanner/scanner.hid.js')).HidScanner({ path: config.scanner.path });
       const app = await startApp(
         config,
-        { gpio, i2c, probe: config.probe, console: config.console, clock: new SystemdClock(), ...(scanner ? { scanner } : {}) },
+        { gpio, i2c, probe: config.probe, console: config.console, printer: config.label?.connection, clock: new SystemdClock(), ...(scanner ? { scanner } : {}) },
         { log, version, control: { socket: o.socket, ...(actGid !== undefined ? { actGid } : {}) } },
       );
       app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));

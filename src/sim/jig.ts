@@ -17,6 +17,7 @@ import type { DutFaults } from './dut/stm32f1.js';
 import type { Hardware } from '../app.js';
 import { SimScanner } from '../devices/scanner/scanner.sim.js';
 import { SimClock } from '../devices/clock/clock.sim.js';
+import { SimZplPrinter } from '../devices/printer/zpl.sim.js';
 
 /** Faults `pijig sim --fault` can inject, each producing one kind of FAIL. */
 export const SIM_FAULTS = {
@@ -48,6 +49,8 @@ export interface VirtualJigOptions {
   faults?: readonly SimFault[];
   /** Seed of the current-measurement noise. */
   seed?: number;
+  /** Where the simulated label printer saves each label as a PNG (when the station has a `label` section). */
+  labelDir?: string;
 }
 
 /**
@@ -67,6 +70,8 @@ export class VirtualJig {
   readonly scanner = new SimScanner();
   /** The station's clock: synchronised unless `clock.synced` is set otherwise. */
   readonly clock = new SimClock();
+  /** The label printer on a TCP port, when the station has one: it decodes each ZPL label into a PNG. */
+  printer: SimZplPrinter | undefined;
   /** openocd processes started so far. */
   openocdProcesses = 0;
   private chipValue: SimStm32;
@@ -134,6 +139,7 @@ export class VirtualJig {
       onOpenocd: () => void this.openocdProcesses++,
       clock: this.clock,
       scanner: this.scanner,
+      printer: this.printer?.connection,
     };
   }
 
@@ -176,6 +182,7 @@ export class VirtualJig {
     this.chipCleanup?.();
     this.firmware.dispose();
     await this.server.close();
+    await this.printer?.close();
     await this.uart?.close();
     await this.pty?.close();
     await this.chip.saveFlash(join(this.options.workDir, 'dut.flash')).catch(() => {});
@@ -211,6 +218,7 @@ export class VirtualJig {
     }
 
     if (!faults.includes('no-target')) this.endpoint = await this.server.listen({ host: '127.0.0.1', port: 0 });
+    if (station.label) this.printer = await SimZplPrinter.start(this.options.labelDir ? { outDir: this.options.labelDir } : {});
     if (station.console) {
       this.pty = await createPtyPair({ dir: workDir });
       this.uart = await connectUart(this.firmware, this.pty.dutPath, station.console.baud);
