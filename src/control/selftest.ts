@@ -154,7 +154,11 @@ async function relayCheck(t: SelftestTarget): Promise<CheckResult> {
 }
 
 export async function diskCheck(dir: string, minFree: number): Promise<CheckResult> {
-  const s = await statfs(dir);
+  const s = await statfs(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!s) return { name: 'disk space', ok: false, detail: `the data directory ${dir} does not exist` };
   const free = s.bavail * s.bsize;
   const total = s.blocks * s.bsize;
   const detail = `${(free / 1e6).toFixed(0)} MB free of ${(total / 1e6).toFixed(0)} MB on ${dir}`;
