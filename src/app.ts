@@ -302,6 +302,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   if (opts.control) {
     const i2cChecks = [{ name: `${config.display.controller} i2c-${config.i2c.bus} 0x${config.display.address.toString(16)}`, check: async () => void (await hw.i2c.read(config.display.address, 1)) }, ...checks];
     const { commands: extraCommands, ...socketOptions } = opts.control;
+    // The engineer's socket is a convenience, not the line: if it cannot listen, the station runs without it.
     control = await startControl({
       ...socketOptions,
       ...(extraCommands ? { extraCommands } : {}),
@@ -326,8 +327,11 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
         busy: () => station.running,
       }),
       log,
+    }).catch((err: Error) => {
+      log(`control socket: ${err.message} (the station runs without it; pijig status and the other engineer's commands cannot reach it)`);
+      return undefined;
     });
-    log(`control socket ${control.server.paths.act} (act)${control.server.paths.read ? `, ${control.server.paths.read} (read)` : ''}`);
+    if (control) log(`control socket ${control.server.paths.act} (act)${control.server.paths.read ? `, ${control.server.paths.read} (read)` : ''}`);
   }
 
   // Labels (issue 14): the printer is one more output of the follower; its problems go on the OLED.

@@ -196,3 +196,27 @@ describe('LineSplitter', () => {
     expect(s.push(Buffer.from('0123456789X'))).toBeUndefined();
   });
 });
+
+describe('a control socket that cannot listen', () => {
+  it('does not stop the station: it runs without it and says why', async () => {
+    const { prepareWorkspace } = await import('../../src/sim/workspace.js');
+    const { VirtualJig } = await import('../../src/sim/jig.js');
+    const { startApp } = await import('../../src/app.js');
+    const root = await mkdtemp(join(tmpdir(), 'pijig-ctl-nolisten-'));
+    const ws = await prepareWorkspace({ root, stationFile: join(ROOT, 'jig-config/station.yaml'), planFile: join(ROOT, 'jig-config/plan.yaml') });
+    const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir });
+    const blocker = join(root, 'control.sock');
+    await writeFile(blocker, 'not a socket');
+    const logs: string[] = [];
+    const app = await startApp(ws.config, jig.hardware(), { log: (m) => logs.push(m), control: { socket: blocker } });
+    try {
+      expect(app.control).toBeUndefined();
+      expect(logs).toContainEqual(expect.stringMatching(/^control socket: control socket .*control\.sock: the path exists and is not a socket; refusing to replace it \(the station runs without it/));
+      expect(app.station.state).toBe('ready');
+    } finally {
+      await app.stop();
+      await jig.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
