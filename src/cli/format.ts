@@ -78,6 +78,8 @@ export function eventLine(name: string, data: unknown, at: Date = new Date()): s
   switch (name) {
     case 'state':
       return `${t} state ${String(d['from'])} -> ${String(d['to'])} (${String(d['event'])})`;
+    case 'started':
+      return `${t} step  ${Number(d['index']) + 1}/${String(d['count'])} ${String(d['step'])} started`;
     case 'step':
       return `${t} step  ${stepLine(data as StepRecord)}`;
     case 'record':

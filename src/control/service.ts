@@ -138,7 +138,14 @@ export async function startControl(deps: ControlDeps): Promise<ControlService> {
       run: async (_args, ctx) => {
         const { station, panel } = deps;
         ctx.event('status', status());
+        let stepIndex = -1;
         const offs = [
+          // a step starting (progress is drawn on the OLED; only the start is an event)
+          station.on('progress', (p) => {
+            if (p.fraction === 0 && p.index !== stepIndex) ctx.event('started', { index: p.index, count: p.count, step: p.step });
+            stepIndex = p.index;
+          }),
+          station.on('state', (_from, to) => to === 'running' && (stepIndex = -1)),
           panel.on('screen', (screen) => ctx.event('screen', { screen, oled: oledOf(screen) })),
           station.on('state', (from, to, event) => ctx.event('state', { from, to, event })),
           station.on('step', (r) => ctx.event('step', r)),

@@ -75,6 +75,7 @@ describe('the engineer over the control socket', () => {
     expect(record?.result).toBe('PASS');
     await vi.waitFor(() => expect(w.out.some((l) => / unit  #\d+ .*WG\d+ +PASS/.test(l))).toBe(true), { timeout: 10_000 });
     expect(w.out.some((l) => /state ready -> running \(start\)/.test(l))).toBe(true);
+    expect(w.out.some((l) => / step  1\/9 program started$/.test(l))).toBe(true);
     expect(w.out.some((l) => / step  program PASS .*bytes_written=4096 B/.test(l))).toBe(true);
     expect(w.out.some((l) => / step  boot current PASS .*run_mean_ma=[\d.]+ mA \[20\.\.50\] pass/.test(l))).toBe(true);
     const order = ['program', 'identity', 'boot current', 'lock'].map((n) => w.out.findIndex((l) => l.includes(` step  ${n} PASS`)));
