@@ -146,3 +146,23 @@ describe('engineering runs (pijig run-step)', () => {
     await s.until('aborted');
   });
 });
+
+describe('DEVICE MISSING in the log', () => {
+  it('names each missing device with the error it gave, not only the name the OLED shows', async () => {
+    const { DeviceWatch } = await import('../../src/station/device-watch.js');
+    const logs: string[] = [];
+    const faults: unknown[] = [];
+    const watch = new DeviceWatch({
+      station: { running: false, reportFault: (f) => faults.push(f), clearFault: () => {} },
+      checks: [
+        { name: 'ina219 i2c-1 0x40', check: () => Promise.reject(new Error('i2c-1 0x40: EREMOTEIO: no acknowledge')) },
+        { name: 'tcs34725 i2c-1 0x29', check: async () => {} },
+      ],
+      log: (m) => logs.push(m),
+    });
+    await watch.start();
+    watch.stop();
+    expect(logs).toEqual(['device missing: ina219 i2c-1 0x40: i2c-1 0x40: EREMOTEIO: no acknowledge']);
+    expect(faults).toEqual([{ source: 'devices', title: 'DEVICE MISSING', lines: ['ina219 i2c-1 0x40'] }]);
+  });
+});
