@@ -29,7 +29,7 @@ export type CommandTable = Record<string, CommandHandler<never>>;
 
 /** Everything a misbehaving client may not exceed. */
 export interface ControlLimits {
-  /** Connections at once, both sockets together. */
+  /** Connections at once, on each socket. */
   maxClients: number;
   /** Longest request line in bytes. */
   maxLineBytes: number;
@@ -142,7 +142,8 @@ export class ControlServer {
     const client: Client = { socket, access, queue: [], busy: false, controller: new AbortController(), idle: undefined, stall: undefined, closed: false };
     socket.on('error', () => this.drop(client));
     socket.on('close', () => this.drop(client));
-    if (this.clients.size >= this.limits.maxClients) {
+    // Counted per socket: readers filling status.sock do not lock the engineers out of control.sock.
+    if ([...this.clients].filter((c) => c.access === access).length >= this.limits.maxClients) {
       client.closed = true;
       socket.end(`${JSON.stringify({ v: PROTOCOL_VERSION, bye: { code: 'TOO_MANY_CLIENTS', message: `at most ${this.limits.maxClients} clients at once` } })}\n`);
       socket.destroySoon();

@@ -136,11 +136,18 @@ console.log(JSON.stringify(out));`,
     expect(server.clientCount).toBe(0);
   });
 
-  it('refuses clients past the limit and serves the others', async () => {
+  it('refuses clients past the limit on each socket and serves the others', async () => {
     const held = await Promise.all([1, 2, 3].map(() => ControlClient.connect(join(dir, 'control.sock'))));
     await expect(ControlClient.connect(join(dir, 'control.sock'))).rejects.toMatchObject({ code: 'TOO_MANY_CLIENTS' });
     await expect(held[0]!.request('echo', { text: 'x' })).resolves.toEqual({ text: 'x' });
-    held.forEach((h) => h.close());
+    // the read-only socket has its own count, both ways
+    const readers = await Promise.all([1, 2, 3].map(() => ControlClient.connect(join(dir, 'status.sock'))));
+    await expect(ControlClient.connect(join(dir, 'status.sock'))).rejects.toMatchObject({ code: 'TOO_MANY_CLIENTS' });
+    held.pop()!.close();
+    await vi.waitFor(() => expect(server.clientCount).toBe(5), { timeout: 5000, interval: 5 });
+    const acts = await ControlClient.connect(join(dir, 'control.sock'));
+    await expect(acts.request('poke')).resolves.toBe('poked');
+    [...held, ...readers, acts].forEach((h) => h.close());
   });
 
   it('drops a client that hangs: connected and silent past the idle time (fake time)', async () => {
