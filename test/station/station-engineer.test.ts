@@ -63,7 +63,7 @@ describe('the board label from the scanner', () => {
 describe('the clock and station faults in the record and the log', () => {
   it('every record says whether the clock was synchronised', async () => {
     let synced: boolean | undefined = false;
-    h = await makeStation({ plan: planOf([measure()]) }, undefined, undefined, { clockSynced: () => synced });
+    h = await makeStation({ plan: planOf([measure()]) }, undefined, undefined, {}, { clockSynced: () => synced });
     await h.lid(true);
     await h.press('start');
     await h.until('pass');
@@ -94,7 +94,7 @@ describe('engineering runs (pijig run-step)', () => {
     const dir = (await import('node:fs/promises')).mkdtemp;
     const tmp = await dir(join((await import('node:os')).tmpdir(), 'pijig-eng-'));
     eng = await Journal.open(join(tmp, 'engineering.jsonl'));
-    h = await makeStation({ plan: planOf(steps) }, undefined, undefined, { engineeringJournal: eng });
+    h = await makeStation({ plan: planOf(steps) }, undefined, undefined, {}, { engineeringJournal: eng });
     return h;
   }
 
