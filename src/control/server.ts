@@ -82,7 +82,7 @@ interface Client {
  * (status.sock, 0666). The kernel checks write permission on the socket file at connect(2).
  */
 export class ControlServer {
-  private readonly servers: { server: Server; path: string; access: Access }[] = [];
+  private readonly servers: { server: Server; path: string; access: Access; ino: number }[] = [];
   private readonly clients = new Set<Client>();
   private readonly limits: ControlLimits;
 
@@ -113,9 +113,10 @@ export class ControlServer {
   async close(): Promise<void> {
     for (const c of [...this.clients]) this.drop(c, 'SHUTDOWN', 'the station is stopping');
     await Promise.all(
-      this.servers.splice(0).map(async ({ server, path }) => {
+      this.servers.splice(0).map(async ({ server, path, ino }) => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        await unlink(path).catch(() => {});
+        // only our own socket file: another pijig may have taken the path since
+        if ((await lstat(path).catch(() => undefined))?.ino === ino) await unlink(path).catch(() => {});
       }),
     );
   }
@@ -132,7 +133,7 @@ export class ControlServer {
       server.listen(path, () => resolve());
     });
     server.on('error', (err) => this.options.log(`control socket ${path}: ${errorMessage(err)}`));
-    this.servers.push({ server, path, access });
+    this.servers.push({ server, path, access, ino: (await lstat(path)).ino });
     // Created with the umask's mode (connect needs write permission: 0755 lets nobody else in); now the intended one.
     if (gid !== undefined) await chown(path, -1, gid);
     await chmod(path, mode);
