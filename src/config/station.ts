@@ -162,7 +162,7 @@ export const mqttSchema = z
     reconnect_ms: z.int().min(100).max(600_000).default(5000).describe('wait between connection attempts'),
     connect_timeout_ms: z.int().min(1000).max(120_000).default(10_000).describe('TCP + TLS + CONNACK'),
     ack_timeout_ms: z.int().min(1000).max(600_000).default(30_000).describe('a batch of records not acknowledged within this is sent again'),
-    status_interval_ms: z.int().min(0).max(60_000).default(1000).describe('the retained status is published on change, at most this often'),
+    status_interval_ms: z.int().min(0).max(3_600_000).default(1000).describe('the retained status is published on change, at most this often'),
   })
   .superRefine((m, ctx) => {
     const tlsUrl = m.url.startsWith('mqtts://');
