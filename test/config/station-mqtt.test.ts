@@ -23,7 +23,12 @@ function issuesOf(text: string) {
   throw new Error('expected a ConfigError');
 }
 
-const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+/** The line starting with `needle` in the appended section (the example above holds a commented-out one). */
+const lineOf = (text: string, needle: string) => {
+  const lines = text.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) if (lines[i]!.trimStart().startsWith(needle)) return i + 1;
+  return 0;
+};
 
 describe('station configuration: mqtt', () => {
   it('takes a broker URL and fills the defaults; files are relative to the station file', async () => {
