@@ -130,5 +130,14 @@ describe('the MQTT output against a real mosquitto', () => {
     expect(fooled.follower.status()[0]!.lastError).toContain(why);
     expect(fooled.logs.filter((l) => l.startsWith('mqtt: ') && l.includes(why))).toHaveLength(1);
     expect(sub.on('line1/jig-wrong-ca/units')).toEqual([]);
+
+    // a CA file that is not there yet: the output says so, and connects once an engineer puts it in place
+    const later = join(dir, 'installed-later.pem');
+    const waiting = await station('jig-no-ca', { url: b.url, tls: { ca: later } });
+    await waiting.journal.append(unit(1, { station: 'jig-no-ca' }));
+    await until(() => waiting.output.status().lastError === `mqtt.tls.ca: cannot read ${later} (ENOENT)`, 'the missing file in the status');
+    expect(mqttStatus(waiting.output, waiting.follower)).toMatchObject({ connected: false, backlog: 1 });
+    await writeFile(later, await readFile(lineCa));
+    await sub.until((r) => r.some((m) => m.topic === 'line1/jig-no-ca/units'), 'the record once the CA is there');
   }, 60_000);
 });
