@@ -223,27 +223,48 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
       }
       const start = position.seq;
       const total = Math.max(0, end - start);
-      const size = Math.max(1, output.batchSize ?? 500);
+      const commitEvery = Math.max(1, output.commitEvery ?? 5000);
+      const size = Math.max(1, Math.min(output.batchSize ?? 500, output.flush ? commitEvery : Infinity));
       let delivered = 0;
+      let staged = 0;
+      let stagedLast: UnitRecord | undefined;
       if (total > 0) progress(0, total);
       let batch: UnitRecord[] = [];
-      const flush = async () => {
-        if (!batch.length) return;
-        await output.write(batch);
-        const last = batch[batch.length - 1]!;
+      let read = 0;
+      const commit = async (last: UnitRecord, count: number) => {
         position = { seq: last.seq, id: last.id };
         await cursor?.save(position);
-        delivered += batch.length;
-        this.emit('delivered', output.name, position, batch.length);
-        batch = [];
+        delivered += count;
+        this.emit('delivered', output.name, position, count);
         progress(delivered, total);
       };
-      while (position.seq + batch.length < end) {
+      const write = async () => {
+        if (!batch.length) return;
+        const last = batch[batch.length - 1]!;
+        await output.write(batch);
+        const count = batch.length;
+        batch = [];
+        if (!output.flush) return commit(last, count);
+        staged += count;
+        stagedLast = last;
+        if (staged >= commitEvery) await flush();
+      };
+      const flush = async () => {
+        if (!output.flush || !stagedLast) return;
+        await output.flush();
+        const [last, count] = [stagedLast, staged];
+        staged = 0;
+        stagedLast = undefined;
+        await commit(last, count);
+      };
+      while (start + read < end) {
         const next = await records.next();
         if (next.done || next.value.seq > end) break;
         batch.push(next.value);
-        if (batch.length >= size) await flush();
+        read++;
+        if (batch.length >= size) await write();
       }
+      await write();
       await flush();
       return { delivered, position };
     } finally {

@@ -39,4 +39,12 @@ export interface RecordOutput {
   onReady?(listener: () => void): () => void;
   /** At most this many records per write (default 500). */
   readonly batchSize?: number;
+  /**
+   * For outputs that stage records and make them durable in bulk (the stick: an fsync of both
+   * files and the cursor every few thousand records). With flush(), write() may only stage, and a
+   * record counts as delivered once flush() has resolved after it. The follower calls flush()
+   * every `commitEvery` records (default 5000) and at the end of each round.
+   */
+  flush?(): Promise<void>;
+  readonly commitEvery?: number;
 }

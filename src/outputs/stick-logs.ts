@@ -78,14 +78,17 @@ export interface StickLogsOptions {
 export class StickLogs implements RecordOutput {
   readonly name = 'stick';
   readonly dir: string;
-  readonly batchSize: number;
+  /** Records per write (staged, not yet fsync'd), and per durable commit (fsync of both files, then the cursor). */
+  readonly batchSize = 500;
+  readonly commitEvery: number;
   /** What position() found and repaired. */
   repair: StickRepair = 'none';
   droppedBytes = 0;
   private readonly flushBytes: number;
   private readonly now: () => Date;
-  /** The cursor as this output left it: where the next write appends. */
+  /** The cursor as this output left it (committed); `staged` is what was appended after it. */
   private at: SyncCursor | undefined;
+  private staged: { jsonlBytes: number; csvBytes: number; last?: UnitRecord } | undefined;
 
   constructor(
     readonly stickRoot: string,
@@ -93,7 +96,7 @@ export class StickLogs implements RecordOutput {
   ) {
     checkStationId(options.stationId);
     this.dir = join(stickRoot, STICK_LOGS_DIR, options.stationId);
-    this.batchSize = options.commitEvery ?? 5000;
+    this.commitEvery = options.commitEvery ?? 5000;
     this.flushBytes = options.flushBytes ?? 1024 * 1024;
     this.now = options.now ?? (() => new Date());
   }
@@ -123,6 +126,7 @@ export class StickLogs implements RecordOutput {
     this.repair = this.droppedBytes > 0 ? 'truncated' : 'none';
     if (this.droppedBytes > 0) await this.truncate(cursor);
     this.at = cursor;
+    this.staged = undefined;
     return cursor.lastId === undefined ? { seq: cursor.seq } : { seq: cursor.seq, id: cursor.lastId };
   }
 
@@ -138,9 +142,11 @@ export class StickLogs implements RecordOutput {
     await this.startFiles();
   }
 
+  /** Append to both files (staged: durable only at the next flush()). */
   async write(records: readonly UnitRecord[]): Promise<void> {
     const at = this.at;
     if (!at) throw new Error(`${this.dir}: write before position()`);
+    const staged = (this.staged ??= { jsonlBytes: at.jsonlBytes, csvBytes: at.csvBytes });
     const jf = await open(join(this.dir, UNITS_JSONL), 'a');
     let cf: FileHandle | undefined;
     try {
@@ -148,15 +154,13 @@ export class StickLogs implements RecordOutput {
       let jbuf: string[] = [];
       let cbuf: string[] = [];
       let pending = 0;
-      let jsonlBytes = at.jsonlBytes;
-      let csvBytes = at.csvBytes;
       const flush = async () => {
         const j = jbuf.join('');
         const c = cbuf.join('');
         if (j) await jf.write(j);
         if (c) await cf!.write(c);
-        jsonlBytes += Buffer.byteLength(j);
-        csvBytes += Buffer.byteLength(c);
+        staged.jsonlBytes += Buffer.byteLength(j);
+        staged.csvBytes += Buffer.byteLength(c);
         jbuf = [];
         cbuf = [];
         pending = 0;
@@ -170,14 +174,30 @@ export class StickLogs implements RecordOutput {
         if (pending >= this.flushBytes) await flush();
       }
       await flush();
-      await jf.sync();
-      await cf.sync();
       const last = records[records.length - 1];
-      await this.commit({ ...at, jsonlBytes, csvBytes, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+      if (last) staged.last = last;
     } finally {
       await jf.close().catch(() => undefined);
       await cf?.close().catch(() => undefined);
     }
+  }
+
+  /** fsync both files, then move the cursor on the stick over what they now hold. */
+  async flush(): Promise<void> {
+    const at = this.at;
+    const staged = this.staged;
+    if (!at || !staged) return;
+    for (const file of [UNITS_JSONL, UNITS_CSV]) {
+      const fh = await open(join(this.dir, file), 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    const last = staged.last;
+    await this.commit({ ...at, jsonlBytes: staged.jsonlBytes, csvBytes: staged.csvBytes, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+    this.staged = undefined;
   }
 
   /** Empty files with the CSV header, and a cursor from the start: even the first sync resumes, not rebuilds. */
@@ -195,6 +215,7 @@ export class StickLogs implements RecordOutput {
         await fh.close();
       }
     }
+    this.staged = undefined;
     await this.commit({ format: 1, station: this.options.stationId, seq: 0, jsonlBytes: 0, csvBytes: Buffer.byteLength(header), updatedAt: '' });
   }
 
