@@ -13,8 +13,8 @@ import { join } from 'node:path';
 export interface MosquittoOptions {
   dir: string;
   port?: number;
-  /** PEM files: the listener speaks TLS only. */
-  tls?: { cafile: string; certfile: string; keyfile: string };
+  /** PEM files: the listener speaks TLS only; with requireCertificate, clients need a certificate signed by cafile. */
+  tls?: { cafile: string; certfile: string; keyfile: string; requireCertificate?: boolean };
   /** A mosquitto_passwd file: anonymous clients are refused. */
   passwordFile?: string;
   /**
@@ -74,7 +74,7 @@ export class Mosquitto {
     const lines = [
       'per_listener_settings false',
       `listener ${port} 127.0.0.1`,
-      ...(options.tls ? [`cafile ${options.tls.cafile}`, `certfile ${options.tls.certfile}`, `keyfile ${options.tls.keyfile}`] : []),
+      ...(options.tls ? [`cafile ${options.tls.cafile}`, `certfile ${options.tls.certfile}`, `keyfile ${options.tls.keyfile}`, `require_certificate ${options.tls.requireCertificate ? 'true' : 'false'}`] : []),
       options.passwordFile ? `password_file ${options.passwordFile}` : '',
       `allow_anonymous ${options.passwordFile ? 'false' : 'true'}`,
       'persistence true',

@@ -405,7 +405,15 @@ export class MqttOutput implements RecordOutput {
     if (typeof code === 'string' && UNTRUSTED.has(code)) {
       return `TLS: the certificate of ${where} is not signed by ${tls?.ca ? `the CA in mqtt.tls.ca (${tls.ca})` : 'a CA this system trusts (set mqtt.tls.ca)'}: connection refused [${code}]`;
     }
+    if (typeof code === 'string' && /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED)$/.test(code)) {
+      // the broker's TLS alert: it did not accept this station's client certificate (or its absence)
+      return tls?.cert
+        ? `TLS: ${where} refused the station's client certificate (mqtt.tls.cert ${tls.cert}): not signed by a CA it trusts, expired or revoked [${code}]`
+        : `TLS: ${where} refused the station: it asks for a client certificate (set mqtt.tls.cert and mqtt.tls.key) [${code}]`;
+    }
     switch (code) {
+      case 'ERR_SSL_WRONG_VERSION_NUMBER':
+        return `TLS handshake with ${where} failed: it does not speak TLS on this port (mqtt:// for a plain port) [${code}]`;
       case 'ERR_TLS_CERT_ALTNAME_INVALID':
         return `TLS: the certificate of ${where} is not issued for ${u.hostname} [${code}]`;
       case 'CERT_HAS_EXPIRED':

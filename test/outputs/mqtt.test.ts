@@ -99,7 +99,7 @@ describe('the MQTT output against a real mosquitto', () => {
     }
   }, 240_000);
 
-  it('TLS: a broker whose certificate the test CA signed is trusted; with another CA the station refuses it and says why', async () => {
+  it('TLS: a broker whose certificate the test CA signed is trusted; with another CA the station refuses it and says why; client certificates; a CA file put in place later', async () => {
     const dir = await tempDir('pijig-mqtt-tls-');
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -130,6 +130,19 @@ describe('the MQTT output against a real mosquitto', () => {
     expect(fooled.follower.status()[0]!.lastError).toContain(why);
     expect(fooled.logs.filter((l) => l.startsWith('mqtt: ') && l.includes(why))).toHaveLength(1);
     expect(sub.on('line1/jig-wrong-ca/units')).toEqual([]);
+
+    // a broker that asks for client certificates: the station's, signed by the line CA, is accepted; none is refused, clearly
+    ssl('req', ...newKey, '-keyout', 'jig.key', '-out', 'jig.csr', '-subj', '/CN=jig-cert');
+    ssl('x509', '-req', '-in', 'jig.csr', '-CA', 'line-ca.pem', '-CAkey', 'line-ca.key', '-CAcreateserial', '-out', 'jig.pem', '-days', '2');
+    const strict = await broker({ dir: await tempDir('pijig-mosquitto-'), tls: { cafile: lineCa, certfile: join(dir, 'broker.pem'), keyfile: join(dir, 'broker.key'), requireCertificate: true } });
+    const strictSub = await subscriber(strict.url, 'line1/+/units', { ca: await readFile(lineCa), cert: await readFile(join(dir, 'jig.pem')), key: await readFile(join(dir, 'jig.key')) });
+    const withCert = await station('jig-cert', { url: strict.url, tls: { ca: lineCa, cert: join(dir, 'jig.pem'), key: join(dir, 'jig.key') } });
+    await withCert.journal.append(unit(1, { station: 'jig-cert' }));
+    await strictSub.until((r) => r.some((m) => m.topic === 'line1/jig-cert/units'), 'the record of the station with a client certificate');
+    const noCert = await station('jig-no-cert', { url: strict.url, tls: { ca: lineCa } });
+    await noCert.journal.append(unit(1, { station: 'jig-no-cert' }));
+    await until(() => noCert.failures.length >= 2, 'refused attempts');
+    expect(noCert.output.status()).toMatchObject({ connected: false, lastError: expect.stringContaining(`TLS: 127.0.0.1:${new URL(strict.url).port} refused the station: it asks for a client certificate (set mqtt.tls.cert and mqtt.tls.key)`) });
 
     // a CA file that is not there yet: the output says so, and connects once an engineer puts it in place
     const later = join(dir, 'installed-later.pem');
