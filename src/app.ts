@@ -33,6 +33,11 @@ import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { StickWatcher } from './media/stick.js';
 import { UsbMedia } from './media/usb.js';
+import { LabelOutput } from './outputs/label.js';
+import { openPrinter, type PrinterConnection } from './devices/printer/open.js';
+import { zplLabel } from './devices/printer/zpl.js';
+import { labelContent, labelDots, renderLabel, type LabelTemplate } from './operator/label.js';
+import type { JournalSource } from './records/journal.js';
 
 /**
  * The hardware the station runs on, chosen by the entry point: the Pi's GPIO chip and I2C bus,
@@ -46,6 +51,8 @@ export interface Hardware {
   console: { path: string; baud: number } | undefined;
   /** Told of every openocd process (the virtual jig counts them). */
   onOpenocd?: (p: OpenocdProcessInfo) => void;
+  /** The label printer: the station's `label.connection` on the Pi, the simulated printer on the virtual jig. */
+  printer?: PrinterConnection | undefined;
 }
 
 export interface AppOptions {
@@ -65,6 +72,8 @@ export interface App {
   store: BundleStore;
   follower: JournalFollower;
   usb: UsbMedia | undefined;
+  /** The label printer's output (station config `label`), if any. */
+  labels: LabelOutput | undefined;
   display: Display;
   /** The MQTT output's connection and backlog (for `pijig status`); undefined without an mqtt section. */
   mqttStatus: (() => MqttStatus) | undefined;
@@ -80,6 +89,30 @@ function identityBlockOf(config: StationConfig, bundle: ActiveBundle | undefined
   if (fromBundle?.serial) Object.assign(block, { serialPrefix: fromBundle.serial.prefix, first: fromBundle.serial.start, count: fromBundle.serial.count, serialDigits: fromBundle.serial.digits ?? block.serialDigits });
   if (fromBundle?.mac) Object.assign(block, { macFirst: fromBundle.mac.start, count: Math.min(block.count, fromBundle.mac.count) });
   return block;
+}
+
+/**
+ * The label output for the station's `label` section: renders each unit's label (fonts and QR
+ * as dots) into a ZPL job for the printer at `connection`. Used by the app and by `pijig label`.
+ */
+export function createLabelOutput(config: StationConfig, connection: PrinterConnection, deps: { journal: Pick<JournalSource, 'count'>; log: (m: string) => void }): LabelOutput {
+  const label = config.label!;
+  const template: LabelTemplate = { ...labelDots(label.size_mm, label.dpi), fields: label.fields, qr: label.qr, qrEcc: label.qr_ecc };
+  // a label that cannot be drawn is a configuration error: say so at start, not at the first PASS
+  renderLabel(template, { kind: 'unit', id: 'u-sample', serial: 'X'.repeat(12), mac: '00:00:00:00:00:00', product: 'product', version: '1.0.0', date: '2000-01-01', station: config.station_id });
+  return new LabelOutput({
+    printer: openPrinter(connection, label),
+    journal: deps.journal,
+    dataDir: config.dataDir,
+    pollMs: label.poll_ms,
+    log: deps.log,
+    label: (record, why) => {
+      const wanted = record.result === 'PASS' || (record.result === 'FAIL' && (why === 'reprint' || label.print === 'pass-and-reject'));
+      if (!wanted) return undefined;
+      const { image } = renderLabel(template, labelContent(record));
+      return zplLabel(image, { comment: `pijig seq=${record.seq} id=${record.id} serial=${record.serial ?? '-'}${why === 'reprint' ? ' reprint=1' : ''}` });
+    },
+  });
 }
 
 /** The fault screen for a configuration error: the first problem, as file:line and field. */
@@ -199,6 +232,29 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   const watch = new DeviceWatch({ station, checks, log, ...(opts.deviceRecheckMs !== undefined ? { recheckMs: opts.deviceRecheckMs } : {}) });
   await watch.start();
 
+  // Labels (issue 14): the printer is one more output of the follower; its problems go on the OLED.
+  let labels: LabelOutput | undefined;
+  let stopLabels = async () => {};
+  if (config.label && hw.printer) {
+    const out = (labels = createLabelOutput(config, hw.printer, { journal, log }));
+    out.on('printer', (n) => {
+      panel.setPrinter(n.ok ? undefined : n.text);
+      log(n.ok ? `label printer ${out.printer}: printing` : `label printer ${out.printer}: ${n.text}`);
+    });
+    const unfollow = follower.add(out);
+    // while no label is due, look at the printer now and then, so the operator hears of it before the next PASS
+    const idleCheck = setInterval(() => {
+      if (!follower.status().find((s) => s.name === out.name)?.pending) void out.check();
+    }, 30_000);
+    idleCheck.unref();
+    void out.check();
+    stopLabels = async () => {
+      clearInterval(idleCheck);
+      await out.close();
+      await unfollow();
+    };
+  }
+
   let usb: UsbMedia | undefined;
   let detachMedia = () => {};
   if (config.media) {
@@ -251,6 +307,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     store,
     follower,
     usb,
+    labels,
     display,
     mqttStatus: mqtt && (() => mqttStatus(mqtt, follower)),
     reloadJob,
@@ -262,6 +319,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       detachPanel();
       detachDisplay();
       detachMqtt?.();
+      await stopLabels();
       await follower.stop();
       await mqtt?.stop();
       await devices.console?.close().catch(() => {});

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
+import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './config/errors.js';
 import { registerBundleCommands } from './cli/bundle.js';
 import { registerConfig } from './cli/config.js';
 import { registerExport } from './cli/export.js';
+import { registerLabel } from './cli/label.js';
 import { registerServe } from './cli/serve.js';
 import { registerSim } from './cli/sim.js';
 
@@ -25,6 +27,8 @@ registerServe(program, io);
 registerSim(program, io, EXAMPLES);
 registerConfig(program, io, EXAMPLES);
 registerExport(program, io);
+// the person behind the reprint: under sudo, the one who ran sudo
+registerLabel(program, io, () => process.env['SUDO_USER'] || userInfo().username);
 registerBundleCommands(program, { out });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -23,7 +23,7 @@ export const FLOORS: Record<string, readonly string[]> = {
   steps: ['util', 'core', 'config', 'devices'],
   records: ['util', 'core'],
   station: ['util', 'core', 'config', 'devices', 'steps', 'records'],
-  outputs: ['util', 'core', 'records'],
+  outputs: ['util', 'core', 'config', 'devices', 'records'],
   media: ['util', 'core', 'config', 'records', 'outputs'],
   operator: ['util', 'core', 'devices', 'station', 'media', 'outputs'],
   control: ['util', 'core', 'config', 'devices', 'steps', 'records', 'station', 'outputs', 'media', 'operator'],

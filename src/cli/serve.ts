@@ -24,7 +24,7 @@ export function registerServe(program: Command, { err }: CliIo): void {
       }
       const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log: (m) => err(`${new Date().toISOString()} ${m}`) });
       const i2c = await LinuxI2cBus.open(config.i2c.bus);
-      const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
+      const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console, printer: config.label?.connection }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
       app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);

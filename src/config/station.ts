@@ -190,6 +190,67 @@ export function mqttUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** Variables a label's QR payload may hold. */
+export const LABEL_VARIABLES = ['unit.serial', 'unit.mac', 'unit.id', 'unit.date', 'product', 'image.version', 'station'] as const;
+
+/** Text lines a label can carry, in the order they are listed. */
+export const LABEL_FIELDS = ['serial', 'mac', 'product', 'version', 'date', 'station'] as const;
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, { error: 'host:port, e.g. 10.0.0.50:9100 (a raw ZPL port)' })
+  .refine((v) => !/:\d+$/.test(v) || (Number(v.slice(v.lastIndexOf(':') + 1)) >= 1 && Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535), { error: 'port numbers run from 1 to 65535' });
+
+/**
+ * The label printer: a ZPL printer (Zebra and compatibles) on USB (`/dev/usb/lpN`) or the network
+ * (raw TCP, port 9100). Each unit's label is printed after its record is journaled.
+ */
+export const labelSchema = z
+  .strictObject({
+    printer: z.literal('zpl').default('zpl').describe('printer language: ZPL II (Zebra and compatibles)'),
+    connection: z
+      .union([
+        z.strictObject({ usb: z.string().regex(/^\/dev\/\S+$/, { error: 'a device path such as /dev/usb/lp0 (or a udev symlink)' }) }),
+        z.strictObject({ tcp: hostPort }),
+      ], { error: 'usb: /dev/usb/lpN or tcp: host:9100' })
+      .describe('usb: /dev/usb/lpN (usblp), or tcp: host:port (raw port 9100)'),
+    size_mm: z
+      .strictObject({ width: z.number().min(15).max(120), height: z.number().min(10).max(200) })
+      .default({ width: 50, height: 25 })
+      .describe('the label, as loaded in the printer'),
+    dpi: z.union([z.literal(152), z.literal(203), z.literal(300), z.literal(600)], { error: 'the print head: 152, 203, 300 or 600 dpi' }).default(203),
+    fields: z.array(z.enum(LABEL_FIELDS)).min(1).default(['serial', 'mac', 'product', 'version', 'date']).describe('text lines beside the QR code, in this order'),
+    qr: z
+      .string()
+      .min(1)
+      .max(200)
+      .default('${unit.serial}')
+      .describe('what the QR code holds: text with ${unit.serial}, ${unit.mac}, ${unit.id}, ${unit.date}, ${product}, ${image.version}, ${station}; e.g. https://example.com/u/${unit.serial}'),
+    qr_ecc: z.enum(['L', 'M', 'Q', 'H']).default('M').describe('QR error correction level'),
+    print: z.enum(['pass', 'pass-and-reject']).default('pass').describe('pass: a label for each PASS unit; pass-and-reject: also an inverted REJECT label for each FAIL'),
+    status_query: z
+      .boolean()
+      .default(true)
+      .describe('ask the printer for its status (~HS) before and after each label; false for printers that never answer: a label then counts as printed once its bytes are written'),
+    deadlines: z
+      .strictObject({
+        connect_ms: z.int().positive().default(3000).describe('open the device or the TCP connection'),
+        write_ms: z.int().positive().default(10_000).describe('write one label'),
+        status_ms: z.int().positive().default(2000).describe('the answer to ~HS'),
+      })
+      .default({ connect_ms: 3000, write_ms: 10_000, status_ms: 2000 }),
+    poll_ms: z.int().min(50).default(500).describe('while a label is in the printer: how often to ask whether it has printed'),
+  })
+  .superRefine((l, ctx) => {
+    for (const m of l.qr.matchAll(/\$\{([^}]*)\}/g)) {
+      if (!(LABEL_VARIABLES as readonly string[]).includes(m[1]!)) ctx.addIssue({ code: 'custom', path: ['qr'], message: `unknown variable \${${m[1]}}: known are ${LABEL_VARIABLES.map((v) => `\${${v}}`).join(', ')}` });
+    }
+    const dup = l.fields.find((f, i) => l.fields.indexOf(f) !== i);
+    if (dup) ctx.addIssue({ code: 'custom', path: ['fields'], message: `field "${dup}" is listed twice` });
+  });
+
+export type LabelConfig = z.output<typeof labelSchema>;
+
 const lightSensor = z.discriminatedUnion('kind', [
   z.strictObject({ name: z.string().min(1), kind: z.literal('photo'), line, active_low: z.boolean().default(false) }),
   z.strictObject({ name: z.string().min(1), kind: z.literal('color'), address: i2cAddress.default(0x29) }),
@@ -229,6 +290,7 @@ export const stationSchema = z
     probe: probeSchema.optional(),
     media: mediaSchema.optional(),
     mqtt: mqttSchema.optional(),
+    label: labelSchema.optional().describe('the label printer: a label with the serial number and a QR code for each unit'),
     identity: z
       .strictObject({
         serial_prefix: z.string().regex(/^[A-Z0-9-]{0,16}$/).default('PJ'),

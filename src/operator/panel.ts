@@ -53,6 +53,7 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
   private current: Screen | undefined;
   private message: MessageScreen | undefined;
   private lastFault: StationFault | undefined;
+  private printer: string | undefined;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private lastRunningDraw = 0;
   private offs: (() => void)[] = [];
@@ -98,6 +99,22 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
     if (this.deps.station.status().state === 'running') return;
     this.message = screen;
     this.show(screen);
+  }
+
+  /**
+   * The label printer's problem ("PRINTER PAPER OUT"), or undefined when it prints again. It is
+   * shown on a lit bar in the READY, CLOSE LID and PASS screens - where the hint or the cycle
+   * time was - so the result and READY stay readable; a running cycle is not disturbed.
+   */
+  setPrinter(notice: string | undefined): void {
+    if (notice === this.printer) return;
+    this.printer = notice;
+    const current = this.current;
+    if (this.message || !current) return;
+    if (current.kind === 'close-lid') {
+      const { printer: _old, ...rest } = current;
+      this.show({ ...rest, ...this.printerField() });
+    } else if (current.kind === 'ready' || current.kind === 'pass') this.show(this.base());
   }
 
   /** The stick was pulled: its message goes, the station's own screen comes back. */
@@ -148,7 +165,7 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
 
   private onRefused(r: StartRefusal): void {
     const status = this.deps.station.status();
-    if (r.reason === 'lid-open') this.show({ kind: 'close-lid', product: status.job?.product ?? '', version: status.job?.version ?? '-' });
+    if (r.reason === 'lid-open') this.show({ kind: 'close-lid', product: status.job?.product ?? '', version: status.job?.version ?? '-', ...this.printerField() });
     else if (r.reason === 'busy') this.show({ kind: 'message', title: r.what, lines: ['START again when done'], icon: 'wait' });
     else this.show({ kind: 'fault', title: 'ORDER COMPLETE', lines: [`${r.flashed} of ${r.quantity} units`, 'flashed with this image', 'load a new bundle'] });
   }
@@ -158,14 +175,21 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
     const status = this.deps.station.status();
     const product = status.job?.product ?? '';
     const version = status.job?.version ?? '-';
-    if (RESULT_STATES.includes(status.state) && status.last) return resultScreen(status.last);
+    if (RESULT_STATES.includes(status.state) && status.last) {
+      const result = resultScreen(status.last);
+      return result.kind === 'pass' ? { ...result, ...this.printerField() } : result;
+    }
     if (status.state === 'error') {
       const fault = this.lastFault ?? status.faults.at(-1);
       return { kind: 'fault', title: fault?.title ?? 'STATION FAULT', lines: fault?.lines ?? [] };
     }
     if (status.state === 'running') return this.runningScreen(status);
     const note = status.lidClosed ? {} : { note: 'CLOSE LID, PRESS START' };
-    return { kind: 'ready', product, version, pass: status.counts.pass, fail: status.counts.fail, ...(status.counts.error ? { error: status.counts.error } : {}), ...note };
+    return { kind: 'ready', product, version, pass: status.counts.pass, fail: status.counts.fail, ...(status.counts.error ? { error: status.counts.error } : {}), ...note, ...this.printerField() };
+  }
+
+  private printerField(): { printer?: string } {
+    return this.printer ? { printer: this.printer } : {};
   }
 
   private runningScreen(status: StationStatus): Screen {

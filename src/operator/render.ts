@@ -47,7 +47,8 @@ type Of<K extends Screen['kind']> = Extract<Screen, { kind: K }>;
 function ready(fb: Framebuffer, s: Of<'ready'>): Framebuffer {
   header(fb, s.product, versionLabel(s.version));
   centered(fb, 17, 'READY', LARGE);
-  centered(fb, 37, s.note ?? 'Press START', SMALL);
+  if (s.printer) noticeBar(fb, 37, s.printer);
+  else centered(fb, 37, s.note ?? 'Press START', SMALL);
   dottedRule(fb, 49);
   const passText = `PASS ${s.pass}`;
   const failText = `FAIL ${s.fail}`;
@@ -61,7 +62,8 @@ function ready(fb: Framebuffer, s: Of<'ready'>): Framebuffer {
 function closeLid(fb: Framebuffer, s: Of<'close-lid'>): Framebuffer {
   header(fb, s.product, versionLabel(s.version));
   centered(fb, 20, 'CLOSE LID', LARGE);
-  centered(fb, 44, 'to start the test', SMALL);
+  if (s.printer) noticeBar(fb, 44, s.printer);
+  else centered(fb, 44, 'to start the test', SMALL);
   return fb;
 }
 
@@ -90,12 +92,13 @@ function pass(fb: Framebuffer, s: Of<'pass'>): Framebuffer {
   hero(fb, 3, 'PASS');
   const lines: string[] = [];
   if (s.serial !== undefined && s.serial !== '') lines.push(`SN ${s.serial}`);
-  lines.push(formatDuration(s.durationMs));
-  let y = lines.length === 2 ? 40 : 45;
+  if (!s.printer) lines.push(formatDuration(s.durationMs));
+  let y = lines.length === 2 || s.printer ? 40 : 45;
   for (const line of lines) {
     centered(fb, y, line, SMALL);
     y += SMALL.lineHeight + 3;
   }
+  if (s.printer) noticeBar(fb, 52, s.printer);
   return fb;
 }
 
@@ -211,6 +214,12 @@ export function progressFill(progress: number): number {
   const inner = PROGRESS_BAR.w - 2 * PROGRESS_BAR.inset;
   const p = Number.isFinite(progress) ? Math.min(1, Math.max(0, progress)) : 0;
   return Math.round(p * inner);
+}
+
+/** A short notice in dark text on a lit bar across the panel (the label printer's problem): seen without reading. */
+function noticeBar(fb: Framebuffer, y: number, text: string): void {
+  fb.fillRect(0, y - 2, W, SMALL.capHeight + 4);
+  centered(fb, y, text, SMALL, false);
 }
 
 function dottedRule(fb: Framebuffer, y: number): void {

@@ -11,5 +11,7 @@ export const SAMPLE_SCREENS: Record<string, Screen> = {
   fault: { kind: 'fault', title: 'DEVICE MISSING', lines: ['ina219 i2c-1 0x40'] },
   'fault-config': { kind: 'fault', title: 'CONFIG ERROR', lines: ['station.yaml:12', 'gpio.inputs.start.line', 'unknown pin: BCM GPIO lines on the header are 2..27'] },
   'message-new-image': { kind: 'message', icon: 'ok', title: 'NEW IMAGE 1.4.2 READY', lines: ['signature OK', 'used from next unit'] },
+  'ready-printer': { kind: 'ready', product: 'widget', version: '1.4.2', pass: 128, fail: 3, printer: 'PRINTER PAPER OUT' },
+  'pass-printer': { kind: 'pass', serial: 'WG001742', durationMs: 42_300, printer: 'PRINTER OFFLINE' },
   'message-safe-to-remove': { kind: 'message', icon: 'usb', title: 'SAFE TO REMOVE', lines: ['logs copied: 131 units'] },
 };

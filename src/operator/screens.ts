@@ -3,10 +3,12 @@
  * draws it. Every screen must be readable at arm's length on a 128x64 panel.
  */
 export type Screen =
-  | { kind: 'ready'; product: string; version: string; pass: number; fail: number; error?: number; note?: string }
-  | { kind: 'close-lid'; product: string; version: string }
+  /** `printer`: the label printer's problem ("PRINTER PAPER OUT"), on a lit bar where the hint was. */
+  | { kind: 'ready'; product: string; version: string; pass: number; fail: number; error?: number; note?: string; printer?: string }
+  | { kind: 'close-lid'; product: string; version: string; printer?: string }
   | { kind: 'running'; step: string; stepIndex: number; stepCount: number; progress: number; elapsedMs: number; detail?: string }
-  | { kind: 'pass'; serial?: string; durationMs: number }
+  /** `printer`: why this unit's label does not come out now (it waits and prints later), under the serial. */
+  | { kind: 'pass'; serial?: string; durationMs: number; printer?: string }
   /** A FAIL (the unit is a reject), or with `error` an ERROR: the jig could not judge the unit (retest it). */
   | { kind: 'fail'; step: string; reason: string; detail?: string; error?: boolean }
   | { kind: 'aborted'; step?: string }

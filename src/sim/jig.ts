@@ -15,6 +15,7 @@ import { createPtyPair, type PtyPair } from './firmware/pty.js';
 import { connectUart, type UartLink } from '../devices/console/uart.sim.js';
 import type { DutFaults } from './dut/stm32f1.js';
 import type { Hardware } from '../app.js';
+import { SimZplPrinter } from '../devices/printer/zpl.sim.js';
 
 /** Faults `pijig sim --fault` can inject, each producing one kind of FAIL. */
 export const SIM_FAULTS = {
@@ -46,6 +47,8 @@ export interface VirtualJigOptions {
   faults?: readonly SimFault[];
   /** Seed of the current-measurement noise. */
   seed?: number;
+  /** Where the simulated label printer saves each label as a PNG (when the station has a `label` section). */
+  labelDir?: string;
 }
 
 /**
@@ -61,6 +64,8 @@ export class VirtualJig {
   readonly ina219: SimIna219;
   readonly firmware: DutFirmware;
   readonly server: RemoteBitbangServer;
+  /** The label printer on a TCP port, when the station has one: it decodes each ZPL label into a PNG. */
+  printer: SimZplPrinter | undefined;
   /** openocd processes started so far. */
   openocdProcesses = 0;
   private chipValue: SimStm32;
@@ -126,6 +131,7 @@ export class VirtualJig {
       probe,
       console: this.pty ? { path: this.pty.stationPath, baud: this.options.station.console?.baud ?? 115200 } : undefined,
       onOpenocd: () => void this.openocdProcesses++,
+      printer: this.printer?.connection,
     };
   }
 
@@ -168,6 +174,7 @@ export class VirtualJig {
     this.chipCleanup?.();
     this.firmware.dispose();
     await this.server.close();
+    await this.printer?.close();
     await this.uart?.close();
     await this.pty?.close();
     await this.chip.saveFlash(join(this.options.workDir, 'dut.flash')).catch(() => {});
@@ -203,6 +210,7 @@ export class VirtualJig {
     }
 
     if (!faults.includes('no-target')) this.endpoint = await this.server.listen({ host: '127.0.0.1', port: 0 });
+    if (station.label) this.printer = await SimZplPrinter.start(this.options.labelDir ? { outDir: this.options.labelDir } : {});
     if (station.console) {
       this.pty = await createPtyPair({ dir: workDir });
       this.uart = await connectUart(this.firmware, this.pty.dutPath, station.console.baud);

@@ -38,7 +38,10 @@ export interface SimSummary {
 /** `pijig sim`: the whole service on the virtual jig. */
 export async function runSim(opts: SimOptions): Promise<SimSummary> {
   const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh });
-  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults });
+  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir });
+  jig.printer?.on('printed', (l) => {
+    if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
+  });
   const logs: string[] = [];
   const log = (m: string) => {
     logs.push(m);
@@ -76,7 +79,7 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
         await jig.panel.savePng(join(opts.screenshots, `cycle-${String(i).padStart(3, '0')}-${record?.result ?? 'none'}.png`));
       }
       jig.setLid(false);
-      await waitState(app, ['ready'], 10_000);
+      await waitState(app, ['ready'], 30_000);
     }
     if (opts.usbDemo) {
       opts.out('usb demo: the stick is pulled, then inserted again to collect the logs');
@@ -107,13 +110,13 @@ export async function oneCycle(jig: VirtualJig, app: App): Promise<UnitRecord | 
     });
   });
   jig.setLid(true);
-  await waitState(app, ['ready'], 5_000);
+  await waitState(app, ['ready'], 30_000);
   await sleep(60); // lid debounce
   await jig.press('start');
   const giveUp = new AbortController();
   const record = await Promise.race([got, sleep(180_000, undefined, { signal: giveUp.signal }).then(() => undefined, () => undefined)]);
   giveUp.abort();
-  await waitState(app, ['pass', 'fail', 'unit_error', 'aborted', 'error'], 5_000);
+  await waitState(app, ['pass', 'fail', 'unit_error', 'aborted', 'error'], 30_000);
   return record && record.seq > before ? record : undefined;
 }
 

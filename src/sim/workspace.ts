@@ -12,6 +12,7 @@ import { buildSimFirmware } from './firmware-image.js';
  *   engineer/  the engineer's workstation: the demo signing key and the bundles built with it.
  *              It stands apart from data/: the jig itself only ever gets the public key.
  *   dut/       the simulated DUT's flash file and the console pty links
+ *   labels/    the labels the simulated printer printed, one PNG each
  */
 export interface SimWorkspace {
   root: string;
@@ -19,6 +20,7 @@ export interface SimWorkspace {
   mountDir: string;
   engineerDir: string;
   dutDir: string;
+  labelsDir: string;
   config: StationConfig;
   /** Build and sign a release bundle of the demo firmware; returns a folder to put on a stick. */
   stickWithBundle(version: string): Promise<string>;
@@ -31,7 +33,7 @@ const KEY_NAME = 'sim-release';
 export async function prepareWorkspace(opts: { root: string; stationFile: string; planFile: string; fresh?: boolean }): Promise<SimWorkspace> {
   const root = resolve(opts.root);
   if (opts.fresh) await rm(root, { recursive: true, force: true });
-  const dirs = { dataDir: join(root, 'data'), mountDir: join(root, 'media'), engineerDir: join(root, 'engineer'), dutDir: join(root, 'dut') };
+  const dirs = { dataDir: join(root, 'data'), mountDir: join(root, 'media'), engineerDir: join(root, 'engineer'), dutDir: join(root, 'dut'), labelsDir: join(root, 'labels') };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
 
   const keyFile = join(dirs.engineerDir, `${KEY_NAME}.key`);

@@ -88,3 +88,22 @@ describe('station configuration', () => {
     await expect(loadStation('/nonexistent/station.yaml')).rejects.toThrow(/\/nonexistent\/station\.yaml: cannot read/);
   });
 });
+
+describe('the label section', () => {
+  const base = `station_id: s1
+gpio:
+  inputs: { start: { line: 17 }, abort: { line: 27 }, lid_closed: { line: 22 } }
+  outputs: { dut_power: { line: 24 } }
+display: {}
+`;
+  it('takes usb or tcp, and names the file, line and field of a mistake', () => {
+    expect(parseStation(YamlSource.parse(`${base}label:\n  connection: { tcp: "10.0.0.50:9100" }\n`, 'station.yaml')).label).toMatchObject({ printer: 'zpl', dpi: 203, qr: '${unit.serial}', print: 'pass' });
+    expect(parseStation(YamlSource.parse(`${base}label:\n  connection: { usb: /dev/usb/lp0 }\n`, 'station.yaml')).label?.connection).toEqual({ usb: '/dev/usb/lp0' });
+    const issues = issuesOf(`${base}label:\n  connection: { tcp: "printer" }\n  qr: "https://x/\${unit.sn}"\n  fields: [serial, serial]\n`);
+    expect(issues).toEqual([
+      expect.objectContaining({ file: 'station.yaml', line: 7, path: 'label.connection.tcp', message: expect.stringMatching(/host:port/) }),
+      expect.objectContaining({ line: 8, path: 'label.qr', message: expect.stringMatching(/unknown variable \$\{unit.sn\}/) }),
+      expect.objectContaining({ line: 9, path: 'label.fields', message: 'field "serial" is listed twice' }),
+    ]);
+  });
+});
