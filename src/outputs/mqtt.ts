@@ -429,6 +429,7 @@ export class MqttOutput implements RecordOutput {
       case 'ENETUNREACH':
         return `cannot reach ${where} [${code}]`;
       case 'ECONNRESET':
+      case 'EPIPE': // written to a connection the broker had closed
         return `${where} closed the connection [${code}]`;
       case 'EPROTO':
         return `TLS handshake with ${where} failed: ${err.message.split('\n')[0]}${u.protocol === 'mqtts:' ? ' (is it a TLS port?)' : ''} [${code}]`;
