@@ -44,8 +44,9 @@ interface Follow {
   cursor: FileCursor | undefined;
   status: OutputStatus;
   wake: () => void;
-  /** The output says its destination is back. */
+  /** The output says its destination is back; and the unsubscribe from the output's onReady. */
   ready: () => void;
+  offReady: (() => void) | undefined;
   stopped: boolean;
   done: Promise<void>;
 }
@@ -84,12 +85,13 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
       status: { name: output.name, position: 0, pending: 0, failures: 0 },
       wake: () => {},
       ready: () => {},
+      offReady: undefined,
       stopped: false,
       done: Promise.resolve(),
     };
     this.follows.set(output.name, follow);
-    const offReady = output.onReady?.(() => follow.ready());
-    follow.done = this.loop(follow).finally(() => offReady?.());
+    follow.offReady = output.onReady?.(() => follow.ready());
+    follow.done = this.loop(follow);
     return async () => {
       follow.stopped = true;
       follow.wake();
@@ -196,6 +198,7 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
         due = true;
       }
     }
+    f.offReady?.();
   }
 
   private delay(failures: number): number {
