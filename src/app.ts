@@ -260,7 +260,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   if (config.media) {
     importer = new Importer({ store, settings: config.media, waitUntilIdle: () => station.waitUntilIdle(), checkPlan: (text, file) => parsePlan(text, file, registry) });
     const watcher = new StickWatcher({ mountDir: config.media.mount_dir, intervalMs: opts.stickPollMs ?? 1000 });
-    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3 }) });
+    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3, protect: [config.dataDir] }) });
     detachMedia = followMedia(usb, (screen) => panel.showMessage(screen), () => panel.clearMessage());
     // The job changes as soon as a bundle is active; "NEW IMAGE ... READY" stays up until the stick is pulled.
     usb.on('imported', async (r) => {

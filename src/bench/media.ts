@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchFigure } from './bench.js';
@@ -47,6 +47,7 @@ export async function run(): Promise<BenchFigure[]> {
     await writeFile(journalPath, lines.join(''));
     const journal = await Journal.open(journalPath);
     const stick = join(dir, 'stick');
+    await mkdir(stick); // the mount: the jig makes only pijig/logs/<station> on it
     const sync = new LogSync({ journal, stationId: 'bench-01' });
 
     let t0 = performance.now();

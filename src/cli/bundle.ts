@@ -4,6 +4,11 @@ import { inspectBundle } from '../media/bundle.js';
 import { MediaError } from '../media/errors.js';
 import { BundleStore } from '../media/store.js';
 import { createBundle, keygen, readPublicKeyFiles, signBundle, verifyBundle } from '../media/tooling.js';
+import { formatIssue } from '../config/errors.js';
+import { parsePlanSource } from '../config/plan.js';
+import { YamlSource } from '../config/yaml.js';
+import { STEP_KINDS } from '../steps/registry.js';
+import { planDependencies, planWarnings } from '../steps/plan-check.js';
 
 export interface BundleCommandDeps {
   /** Where the commands print (one call per line). */
@@ -75,13 +80,25 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
     .option('--product <product>', 'also require this product')
     .option('--target <target>', 'also require this target')
     .action(async (o: { bundle: string; pubkey: string[]; product?: string; target?: string }) => {
-      const head = await verifyBundle(o.bundle, await readPublicKeyFiles(o.pubkey));
+      // The plan as the jig loads it (step kinds, params, limits against what each step produces).
+      const head = await verifyBundle(o.bundle, await readPublicKeyFiles(o.pubkey), undefined, (text, file) => {
+        const source = YamlSource.parse(text, file);
+        const plan = parsePlanSource(source, STEP_KINDS);
+        return { plan, warnings: planWarnings(plan, source) };
+      });
       const m = head.manifest;
       if (o.product !== undefined && m.product !== o.product) throw new MediaError('WRONG_PRODUCT', `${o.bundle}: product "${m.product}", expected "${o.product}"`, { field: 'product' });
       if (o.target !== undefined && m.target !== o.target) throw new MediaError('WRONG_TARGET', `${o.bundle}: target "${m.target}", expected "${o.target}"`, { field: 'target' });
       out(`OK ${m.product} ${m.version} (${m.release}, build ${m.build}) for ${m.target} (${describeFlash(head.chip)})`);
       out(`signed by "${head.key.name}" (${head.key.fingerprint})`);
       out(`bundle id: ${head.bundleId}`);
+      if (head.plan) {
+        const { plan, warnings } = head.plan;
+        for (const w of warnings) out(`warning: ${formatIssue(w)}`);
+        const needs = planDependencies(plan);
+        out(`plan "${plan.name}": ${plan.steps.length} step(s); a station running it needs:${needs.length ? '' : ' nothing beyond the DUT relay'}`);
+        for (const n of needs) out(`  ${n}`);
+      }
     });
 
   bundle

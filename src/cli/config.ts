@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseStation, stationWarnings } from '../config/station.js';
-import { loadPlan } from '../config/plan.js';
+import { parseStation, stationWarnings, type StationConfig } from '../config/station.js';
+import { parsePlanSource } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
 import { ConfigError, formatIssue, type ConfigIssue } from '../config/errors.js';
 import { jsonSchemas } from '../config/json-schema.js';
 import { STEP_KINDS } from '../steps/registry.js';
+import { checkPlanAgainstStation, planWarnings } from '../steps/plan-check.js';
 import type { CliIo } from './io.js';
 
 /** `pijig config check|schema`. */
@@ -14,21 +15,40 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
   const config = program.command('config').description('check configuration files, write JSON Schemas for editors');
   config
     .command('check <files...>')
-    .description('validate station and plan files (a file with station_id is a station)')
+    .description('validate station and plan files (a file with station_id is a station); plans are also checked against the stations given with them')
     .action(async (files: string[]) => {
       let bad = 0;
+      const stations: StationConfig[] = [];
+      const plans: { file: string; source: YamlSource }[] = [];
+      const fail = (file: string, e: unknown): void => {
+        bad++;
+        err(e instanceof ConfigError ? e.message : `${file}: ${(e as Error).message}`);
+      };
+      const ok = (file: string, warnings: readonly ConfigIssue[]): void => {
+        for (const w of warnings) out(`warning: ${formatIssue(w)}`);
+        out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
+      };
       for (const file of files) {
         try {
           const source = await YamlSource.load(file);
           const value = source.value as Record<string, unknown> | null;
-          let warnings: ConfigIssue[] = [];
-          if (value && typeof value === 'object' && 'station_id' in value) warnings = stationWarnings(parseStation(source), source);
-          else await loadPlan(file, STEP_KINDS);
-          for (const w of warnings) out(`warning: ${formatIssue(w)}`);
-          out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`);
+          if (value && typeof value === 'object' && 'station_id' in value) {
+            const station = parseStation(source);
+            stations.push(station);
+            ok(file, stationWarnings(station, source));
+          } else plans.push({ file, source });
         } catch (e) {
-          bad++;
-          err(e instanceof ConfigError ? e.message : `${file}: ${(e as Error).message}`);
+          fail(file, e);
+        }
+      }
+      for (const { file, source } of plans) {
+        try {
+          const plan = parsePlanSource(source, STEP_KINDS);
+          const issues = stations.flatMap((station) => checkPlanAgainstStation(plan, source, station));
+          if (issues.length) throw new ConfigError(issues);
+          ok(file, planWarnings(plan, source));
+        } catch (e) {
+          fail(file, e);
         }
       }
       if (bad) process.exitCode = 1;

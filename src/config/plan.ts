@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { YamlSource } from './yaml.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { limitSchema } from '../core/limit.js';
+import { unitsCompatible } from '../core/units.js';
 
 const stepSchema = z.strictObject({
   name: z.string().min(1).max(40),
@@ -23,10 +24,24 @@ export const planSchema = z.strictObject({
 
 export type PlanStepSpec = z.output<typeof stepSchema>;
 
-/** What the plan loader needs of a step kind: its name and the schema of its params (steps/ holds the kinds themselves). */
+/** A measurement a step kind can produce, as its params configure it. */
+export interface MeasurementDecl {
+  name: string;
+  /** The unit the step reports it in; absent for text, booleans and numbers the plan gives a unit. */
+  unit?: string;
+  /** Produced only when the station's light sensor of this name is a colour sensor. */
+  colourSensor?: string;
+}
+
+/**
+ * What the plan loader needs of a step kind: its name, the schema of its params, and the
+ * measurements it produces (steps/ holds the kinds themselves). A limit on a measurement the step
+ * does not produce, or in a unit of another quantity, refuses the plan at load.
+ */
 export interface StepSchema {
   kind: string;
   params: z.ZodType<unknown>;
+  produces?(params: never): readonly MeasurementDecl[];
 }
 
 export type StepRegistry<K extends StepSchema = StepSchema> = ReadonlyMap<string, K>;
@@ -61,8 +76,20 @@ export function parsePlanSource<K extends StepSchema>(source: YamlSource, regist
       }
       const params = kind.params.safeParse(spec.params);
       if (!params.success) {
-        for (const issue of params.error.issues) issues.push(source.issue([section, i, 'params', ...issue.path], issue.message));
+        issues.push(...source.issuesOf(params.error.issues, [section, i, 'params']));
         return [];
+      }
+      if (kind.produces) {
+        const produced = (kind.produces as (p: unknown) => readonly MeasurementDecl[])(params.data);
+        for (const [name, limit] of Object.entries(spec.limits)) {
+          const decl = produced.find((d) => d.name === name);
+          if (!decl) {
+            const known = produced.length ? `it produces ${produced.map((d) => d.name).join(', ')}` : 'it produces no measurements';
+            issues.push(source.issue([section, i, 'limits', name], `step "${spec.name}" (${spec.kind}) produces no measurement "${name}": ${known}`));
+          } else if (decl.unit !== undefined && limit.unit !== undefined && !unitsCompatible(limit.unit, decl.unit)) {
+            issues.push(source.issue([section, i, 'limits', name, 'unit'], `"${name}" is measured in ${decl.unit}; a limit in ${limit.unit} cannot be compared with it`));
+          }
+        }
       }
       return [{ ...spec, step: kind, params: params.data }];
     });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 
@@ -52,15 +52,43 @@ export class YamlSource {
     return {};
   }
 
+  /** The line/column of the key `key` in the mapping at `path` (where a misspelled key is written). */
+  locateKey(path: readonly PropertyKey[], key: string): { line?: number; column?: number } {
+    const map = path.length === 0 ? this.doc.contents : this.doc.getIn(path as unknown[], true);
+    if (isMap(map)) {
+      for (const pair of map.items) {
+        if (isScalar(pair.key) && String(pair.key.value) === key && pair.key.range) {
+          const pos = this.lines.linePos(pair.key.range[0]);
+          return { line: pos.line, column: pos.col };
+        }
+      }
+    }
+    return this.locate(path);
+  }
+
   issue(path: readonly PropertyKey[], message: string): ConfigIssue {
     return { file: this.file, ...this.locate(path), path: dottedPath(path), message };
+  }
+
+  /**
+   * zod's issues as ConfigIssues, for a value found at `prefix` in this file. An unknown key is
+   * reported once per key, at the line of the key itself (zod puts it on the enclosing object).
+   */
+  issuesOf(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ConfigIssue[] {
+    return issues.flatMap((i): ConfigIssue[] => {
+      const path = [...prefix, ...i.path];
+      if (i.code === 'unrecognized_keys') {
+        return i.keys.map((key) => ({ file: this.file, ...this.locateKey(path, key), path: dottedPath([...path, key]), message: `unknown key "${key}"` }));
+      }
+      return [this.issue(path, i.message)];
+    });
   }
 
   /** Validate against a zod schema; every issue at once, each with file, line and field. */
   validate<S extends z.ZodType>(schema: S): z.output<S> {
     const result = schema.safeParse(this.value);
     if (result.success) return result.data;
-    throw new ConfigError(result.error.issues.map((i) => this.issue(i.path, i.message)));
+    throw new ConfigError(this.issuesOf(result.error.issues));
   }
 }
 

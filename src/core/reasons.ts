@@ -17,6 +17,8 @@ export const REASONS = {
   LIMIT_HIGH: { result: 'FAIL', text: 'a measurement is above its upper limit' },
   LIMIT_MISMATCH: { result: 'FAIL', text: 'a measurement differs from the expected value' },
   MEASUREMENT_MISSING: { result: 'ERROR', text: 'a limit names a measurement the step did not produce' },
+  UNIT_MISMATCH: { result: 'ERROR', text: "a limit's unit is not a unit of its measurement's quantity (V against mA)" },
+  REGEX_TIMEOUT: { result: 'ERROR', text: "a plan's regular expression took too long on a line of input and was stopped" },
   DEVICE_MISSING: { result: 'ERROR', text: 'a device the step needs is not configured or not answering' },
   NO_IMAGE: { result: 'ERROR', text: 'no active image to flash' },
   // probe / openocd

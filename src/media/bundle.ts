@@ -8,6 +8,7 @@ import { MediaError } from './errors.js';
 import { manifestFiles, parseManifestJson, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
 import { bundleIdOf, parseSignatureFile, SIGNATURE_FILE, verifyManifestSignature, type SignatureFile, type TrustedKey } from './signing.js';
 import { nodeSourceFiles, type SourceFiles } from './files.js';
+import { ConfinedError } from '../util/confined.js';
 import { canonicalize } from './canonical.js';
 
 /**
@@ -32,6 +33,8 @@ export interface BundleHead {
 
 export interface ReadOptions {
   files?: SourceFiles;
+  /** The stick's root (default: the bundle folder): no symbolic link below it is followed. */
+  root?: string;
 }
 
 /**
@@ -42,7 +45,7 @@ export async function readBundleHead(dir: string, trusted: readonly TrustedKey[]
   const files = opts.files ?? nodeSourceFiles;
   await checkDir(dir);
   const manifestPath = join(dir, MANIFEST_FILE);
-  const manifestText = await readSmall(dir, manifestPath, MAX_MANIFEST_BYTES, 'MANIFEST_MISSING', files);
+  const manifestText = await readSmall(dir, manifestPath, MAX_MANIFEST_BYTES, 'MANIFEST_MISSING', files, opts.root);
   const manifestJson = parseManifestJson(manifestText, manifestPath);
   try {
     canonicalize(manifestJson);
@@ -50,7 +53,7 @@ export async function readBundleHead(dir: string, trusted: readonly TrustedKey[]
     throw new MediaError('MANIFEST_MALFORMED', `${manifestPath}: ${(cause as Error).message}`, { cause, file: manifestPath });
   }
   const sigPath = join(dir, SIGNATURE_FILE);
-  const signatureText = await readSmall(dir, sigPath, 64 * 1024, 'SIGNATURE_MISSING', files);
+  const signatureText = await readSmall(dir, sigPath, 64 * 1024, 'SIGNATURE_MISSING', files, opts.root);
   const signature = parseSignatureFile(signatureText, sigPath);
   const key = verifyManifestSignature(manifestJson, signature, trusted, sigPath);
   const manifest = validateManifest(manifestJson, manifestPath);
@@ -102,7 +105,7 @@ export async function verifyBundleFiles(head: Pick<BundleHead, 'dir' | 'manifest
   const realDir = await sourceCall(head.dir, head.dir, () => realpath(head.dir));
   for (const f of manifestFiles(head.manifest)) {
     const path = await checkBundlePath(head.dir, realDir, f.file, f.field, f.size, maxFileBytes);
-    const got = await hashSource(head.dir, path, f.size, files);
+    const got = await hashSource(head.dir, path, f.size, files, opts.root);
     const sizeField = f.field.replace(/file$/, 'size');
     if (got.size !== f.size) {
       const what = got.size > f.size ? `longer than the ${f.size} bytes` : `${got.size} bytes, not the ${f.size}`;
@@ -147,11 +150,11 @@ export async function checkBundlePath(dir: string, realDir: string, rel: string,
 }
 
 /** sha256 and size of a file read through the seam; stops reading once it is past `expectedSize`. */
-export async function hashSource(bundleDir: string, path: string, expectedSize: number, files: SourceFiles): Promise<{ sha256: string; size: number }> {
+export async function hashSource(bundleDir: string, path: string, expectedSize: number, files: SourceFiles, root: string = bundleDir): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   try {
-    for await (const chunk of files.read(path)) {
+    for await (const chunk of files.read(path, { root })) {
       size += chunk.length;
       if (size > expectedSize) break;
       hash.update(chunk);
@@ -174,7 +177,7 @@ async function checkDir(dir: string): Promise<void> {
   if (!st.isDirectory()) throw new MediaError('NO_BUNDLE', `${dir}: not a folder`, { file: dir });
 }
 
-async function readSmall(dir: string, path: string, max: number, missing: 'MANIFEST_MISSING' | 'SIGNATURE_MISSING', files: SourceFiles): Promise<string> {
+async function readSmall(dir: string, path: string, max: number, missing: 'MANIFEST_MISSING' | 'SIGNATURE_MISSING', files: SourceFiles, root: string = dir): Promise<string> {
   let st;
   try {
     st = await lstat(path);
@@ -188,7 +191,7 @@ async function readSmall(dir: string, path: string, max: number, missing: 'MANIF
   const chunks: Buffer[] = [];
   let size = 0;
   try {
-    for await (const chunk of files.read(path)) {
+    for await (const chunk of files.read(path, { root, maxBytes: max })) {
       size += chunk.length;
       if (size > max) throw new MediaError('FILE_TOO_LARGE', `${path}: grew past ${max} bytes while being read`, { file: path });
       chunks.push(Buffer.from(chunk));
@@ -211,6 +214,10 @@ async function sourceCall<T>(dir: string, path: string, fn: () => Promise<T>): P
 /** A read on the stick failed: if the bundle folder is gone the stick was pulled, else the read itself failed. */
 export async function sourceError(err: unknown, bundleDir: string, path: string): Promise<MediaError> {
   if (err instanceof MediaError) return err;
+  if (err instanceof ConfinedError) {
+    const code = ({ SYMLINK: 'SYMLINK', NOT_A_FILE: 'NOT_A_FILE', TOO_LARGE: 'FILE_TOO_LARGE', ESCAPE: 'PATH_ESCAPE', READ_ONLY: 'READ_FAILED' } as const)[err.code];
+    return new MediaError(code, err.message, { cause: err, file: err.path });
+  }
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ELOOP') return new MediaError('SYMLINK', `${path}: is a symbolic link`, { cause: err, file: path });
   if (!(await exists(bundleDir))) return new MediaError('STICK_REMOVED', `${path}: the stick went away during the import (${code ?? (err as Error).message})`, { cause: err, file: path });

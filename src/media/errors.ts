@@ -1,4 +1,5 @@
 import { PijigError } from '../core/errors.js';
+import { printable } from '../util/printable.js';
 
 /**
  * Every way the media subsystem refuses or fails. A refused bundle never changes the active
@@ -60,15 +61,20 @@ export interface MediaIssue {
   message: string;
 }
 
+/**
+ * A refusal or failure of the media subsystem. Its message, file and field name things on the
+ * stick, so they are made printable here, once (util/printable.ts): whatever logs or draws a
+ * MediaError cannot be handed a forged line.
+ */
 export class MediaError extends PijigError<MediaErrorCode> {
   readonly file: string | undefined;
   readonly field: string | undefined;
   readonly issues: MediaIssue[];
   constructor(code: MediaErrorCode, message: string, options?: { cause?: unknown; file?: string; field?: string; issues?: MediaIssue[] }) {
-    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.file = options?.file;
-    this.field = options?.field;
-    this.issues = options?.issues ?? [];
+    super(code, printable(message), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.file = options?.file === undefined ? undefined : printable(options.file);
+    this.field = options?.field === undefined ? undefined : printable(options.field);
+    this.issues = (options?.issues ?? []).map((i) => ({ path: printable(i.path), message: printable(i.message) }));
   }
 }
 

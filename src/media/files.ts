@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { dirname, relative, sep } from 'node:path';
+import { ConfinedDir } from '../util/confined.js';
 
 /**
  * The one seam between the importer and the stick's bytes, so tests can pull the stick in the
@@ -7,26 +7,24 @@ import { open } from 'node:fs/promises';
  */
 export interface SourceFiles {
   /**
-   * The bytes of a file, in order. Opens without following a symbolic link in the last path
-   * component (ELOOP), so a link swapped in after the lstat check is still refused.
+   * The bytes of a regular file, in order. Nothing below `root` (default: the file's folder) may
+   * be a symbolic link, the file is opened non-blocking (a FIFO is refused, not waited on) and a
+   * file larger than `maxBytes` is refused before it is read (ConfinedError from util/confined.ts).
    */
-  read(path: string): AsyncIterable<Uint8Array>;
+  read(path: string, options?: SourceReadOptions): AsyncIterable<Uint8Array>;
 }
 
-const CHUNK = 256 * 1024;
+export interface SourceReadOptions {
+  /** The stick's root: no link is followed below it. */
+  root?: string;
+  maxBytes?: number;
+}
 
 export const nodeSourceFiles: SourceFiles = {
-  async *read(path) {
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      for (;;) {
-        const buf = Buffer.allocUnsafe(CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
-        if (bytesRead === 0) return;
-        yield buf.subarray(0, bytesRead);
-      }
-    } finally {
-      await fh.close();
-    }
+  async *read(path, options = {}) {
+    const root = options.root ?? dirname(path);
+    const rel = relative(root, path);
+    const dir = await ConfinedDir.open(root);
+    yield* dir.read(rel.split(sep).join('/'), options.maxBytes);
   },
 };

@@ -1,14 +1,15 @@
-import { lstat, mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { planSchema } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
 import { fsyncDir } from '../util/fs.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import { checkBundleContent, checkManifestTarget, MANIFEST_FILE, readBundleHead, sourceError, verifyBundleFiles, type BundleHead } from './bundle.js';
+import { checkBundleContent, checkManifestTarget, MANIFEST_FILE, MAX_MANIFEST_BYTES, readBundleHead, sourceError, verifyBundleFiles, type BundleHead } from './bundle.js';
+import { ConfinedDir } from '../util/confined.js';
 import { MediaError } from './errors.js';
 import { nodeSourceFiles, type SourceFiles } from './files.js';
-import { compareVersions, manifestFiles } from './manifest.js';
+import { compareVersions, manifestFiles, parseManifestJson } from './manifest.js';
 import type { MediaConfig } from '../config/station.js';
 import { parsePublicKeys, SIGNATURE_FILE, type TrustedKey } from './signing.js';
 import type { BundleStore } from './store.js';
@@ -75,7 +76,7 @@ export class Importer extends TypedEmitter<ImporterEvents> {
   importFrom(stickRoot: string): Promise<ImportResult> {
     return this.serial(async () => {
       const dir = await this.pickBundle(stickRoot);
-      return dir ? this.run(dir) : { status: 'no-bundle' as const };
+      return dir ? this.run(dir, stickRoot) : { status: 'no-bundle' as const };
     });
   }
 
@@ -91,9 +92,10 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     return result;
   }
 
-  private async run(dir: string): Promise<ImportResult> {
+  /** `root`: the stick's root; nothing below it is followed if it is a symbolic link. */
+  private async run(dir: string, root: string = dir): Promise<ImportResult> {
     const { store, settings } = this.deps;
-    const head = await readBundleHead(dir, this.trusted, { files: this.files });
+    const head = await readBundleHead(dir, this.trusted, { files: this.files, root });
     const m = head.manifest;
     const manifestPath = join(dir, MANIFEST_FILE);
     if (settings.product !== undefined && m.product !== settings.product) {
@@ -114,14 +116,14 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     // Deciding costs a few small reads; the work that follows (hashing, copying, switching) waits for the cycle to end.
     await this.idle(dir);
     this.emit('phase', { phase: 'verifying', dir, version: m.version });
-    await verifyBundleFiles(head, this.maxFileBytes, { files: this.files });
+    await verifyBundleFiles(head, this.maxFileBytes, { files: this.files, root });
 
     if (!(await store.has(head.bundleId)) || !(await store.load(head.bundleId).then(() => true, () => false))) {
       await store.cleanup();
       const staging = await store.createStaging();
       try {
         this.emit('phase', { phase: 'copying', dir, version: m.version });
-        await this.copy(head, staging);
+        await this.copy(head, staging, root);
         this.emit('phase', { phase: 'checking-copy', dir, version: m.version });
         await this.checkStaged(head, staging);
         await this.planCheck(head, staging);
@@ -151,32 +153,55 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     await wait;
   }
 
-  /** Which bundle folder on the stick to import; undefined when the stick carries none. */
+  /**
+   * Which bundle folder on the stick to import; undefined when the stick carries none. The stick
+   * is walked without following a link, and a manifest is read only if it is a regular file of at
+   * most MAX_MANIFEST_BYTES, opened non-blocking (a FIFO named manifest.json is no candidate).
+   */
   private async pickBundle(stickRoot: string): Promise<string | undefined> {
+    let stick: ConfinedDir;
+    try {
+      stick = await ConfinedDir.open(stickRoot);
+    } catch (err) {
+      throw await sourceError(err, stickRoot, stickRoot);
+    }
     const candidates: string[] = [];
-    const single = join(stickRoot, STICK_BUNDLE_DIR);
-    if (await lstat(single).then(() => true, () => false)) candidates.push(single);
-    const many = join(stickRoot, STICK_BUNDLES_DIR);
-    const names = await readdir(many).catch(() => [] as string[]);
-    for (const name of names.sort()) if (!name.startsWith('.')) candidates.push(join(many, name));
-    if (candidates.length <= 1) return candidates[0];
+    const present = async (rel: string): Promise<boolean> => {
+      try {
+        return (await stick.lstat(rel)) !== undefined;
+      } catch (err) {
+        throw await sourceError(err, stickRoot, join(stickRoot, rel));
+      }
+    };
+    if (await present(STICK_BUNDLE_DIR)) candidates.push(STICK_BUNDLE_DIR);
+    if ((await stick.lstat(STICK_BUNDLES_DIR).catch(() => undefined))?.isDirectory()) {
+      let names: string[];
+      try {
+        names = await stick.readdir(STICK_BUNDLES_DIR);
+      } catch (err) {
+        throw await sourceError(err, stickRoot, join(stickRoot, STICK_BUNDLES_DIR));
+      }
+      for (const name of names.sort()) if (!name.startsWith('.')) candidates.push(`${STICK_BUNDLES_DIR}/${name}`);
+    }
+    if (candidates.length <= 1) return candidates[0] === undefined ? undefined : join(stickRoot, candidates[0]);
     // Several bundles (one stick for several kinds of station): take the one made for this station.
     const fits: string[] = [];
-    for (const dir of candidates) {
+    for (const rel of candidates) {
+      const dir = join(stickRoot, rel);
       try {
-        const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as { product?: unknown; target?: unknown };
+        const m = parseManifestJson((await stick.readFile(`${rel}/${MANIFEST_FILE}`, MAX_MANIFEST_BYTES)).toString('utf8'), join(dir, MANIFEST_FILE)) as { product?: unknown; target?: unknown };
         if (m.target === this.deps.settings.target && (this.deps.settings.product === undefined || m.product === this.deps.settings.product)) fits.push(dir);
       } catch {
         // unreadable: not a candidate
       }
     }
     if (fits.length === 1) return fits[0];
-    if (fits.length === 0) return candidates[0]; // its import states why it does not fit
+    if (fits.length === 0) return join(stickRoot, candidates[0]!); // its import states why it does not fit
     throw new MediaError('BUNDLE_AMBIGUOUS', `${stickRoot}: ${fits.length} bundles fit this station (${fits.join(', ')}); leave one`, { file: stickRoot });
   }
 
   /** Copy the verified bundle into staging; the manifest and signature are written from the bytes already verified. */
-  private async copy(head: BundleHead, staging: string): Promise<void> {
+  private async copy(head: BundleHead, staging: string, root: string): Promise<void> {
     const dirs = new Set<string>([staging]);
     await writeDurable(join(staging, MANIFEST_FILE), head.manifestText);
     await writeDurable(join(staging, SIGNATURE_FILE), head.signatureText);
@@ -189,14 +214,14 @@ export class Importer extends TypedEmitter<ImporterEvents> {
         });
         for (let d = parent; d.startsWith(staging) && !dirs.has(d); d = dirname(d)) dirs.add(d);
       }
-      await this.copyFile(head.dir, join(head.dir, f.file), dest, f.size);
+      await this.copyFile(head.dir, join(head.dir, f.file), dest, f.size, root);
     }
     for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fsyncDir(d).catch((err: unknown) => {
       throw writeError(err, d);
     });
   }
 
-  private async copyFile(bundleDir: string, src: string, dest: string, size: number): Promise<void> {
+  private async copyFile(bundleDir: string, src: string, dest: string, size: number, root: string): Promise<void> {
     let fh;
     try {
       fh = await open(dest, 'wx', 0o644);
@@ -204,7 +229,7 @@ export class Importer extends TypedEmitter<ImporterEvents> {
       throw writeError(err, dest);
     }
     try {
-      const chunks = this.files.read(src)[Symbol.asyncIterator]();
+      const chunks = this.files.read(src, { root })[Symbol.asyncIterator]();
       let copied = 0;
       for (;;) {
         let next: IteratorResult<Uint8Array>;

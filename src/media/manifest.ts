@@ -1,3 +1,4 @@
+import { parse as parseJsonAst, type DocumentNode, type ValueNode } from '@humanwhocodes/momoa';
 import { z } from 'zod';
 import { MediaError, type MediaIssue } from './errors.js';
 
@@ -104,7 +105,11 @@ export function issuePath(path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-/** manifest.json text to a JSON value (not yet validated: the signature is checked over this value first). */
+/**
+ * manifest.json text to a JSON value (not yet validated: the signature is checked over this value
+ * first). A key given twice in one object is refused: JSON.parse would silently keep the last one,
+ * so what a reviewer reads in the file and what the jig acts on could differ.
+ */
 export function parseManifestJson(text: string, file: string): unknown {
   let json: unknown;
   try {
@@ -112,6 +117,7 @@ export function parseManifestJson(text: string, file: string): unknown {
   } catch (cause) {
     throw new MediaError('MANIFEST_MALFORMED', `${file}: not valid JSON (${(cause as Error).message})`, { cause, file });
   }
+  refuseDuplicateKeys(text, file);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MediaError('MANIFEST_MALFORMED', `${file}: not a JSON object`, { file });
   return json;
 }
@@ -135,9 +141,38 @@ export function parseManifestTemplate(text: string, file: string): ManifestTempl
   } catch (cause) {
     throw new MediaError('MANIFEST_MALFORMED', `${file}: not valid JSON (${(cause as Error).message})`, { cause, file });
   }
+  refuseDuplicateKeys(text, file);
   const result = manifestTemplateSchema.safeParse(json);
   if (!result.success) throw invalid(file, result.error.issues);
   return result.data;
+}
+
+/** The first key that appears twice in one object, with its line (momoa: a JSON parser that keeps every member). */
+function refuseDuplicateKeys(text: string, file: string): void {
+  let doc: DocumentNode;
+  try {
+    doc = parseJsonAst(text, { mode: 'json' });
+  } catch (cause) {
+    throw new MediaError('MANIFEST_MALFORMED', `${file}: not valid JSON (${(cause as Error).message})`, { cause, file });
+  }
+  const walk = (node: ValueNode, path: (string | number)[]): void => {
+    if (node.type === 'Object') {
+      const seen = new Set<string>();
+      for (const member of node.members) {
+        const key = member.name.type === 'String' ? member.name.value : member.name.name;
+        if (seen.has(key)) {
+          const at = member.name.loc.start;
+          const field = issuePath([...path, key]);
+          throw new MediaError('MANIFEST_MALFORMED', `${file}:${at.line}:${at.column}: ${field}: the key "${key}" appears twice in one object`, { file, field });
+        }
+        seen.add(key);
+        walk(member.value, [...path, key]);
+      }
+    } else if (node.type === 'Array') {
+      node.elements.forEach((element, i) => walk(element.value, [...path, i]));
+    }
+  };
+  walk(doc.body, []);
 }
 
 function invalid(file: string, zodIssues: readonly { path: readonly PropertyKey[]; message: string }[]): MediaError {

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TypedEmitter } from '../util/typed-emitter.js';
 
@@ -96,9 +96,10 @@ export class StickWatcher extends TypedEmitter<StickEvents> {
   }
 }
 
+/** A real folder: a `pijig` that is a symbolic link does not make a stick (it is not followed). */
 async function isDir(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isDirectory();
+    return (await lstat(path)).isDirectory();
   } catch {
     return false; // gone, or a stick pulled mid-scan (EIO): not present
   }

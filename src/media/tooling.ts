@@ -279,12 +279,32 @@ export async function readPublicKeyFiles(files: readonly string[]): Promise<Trus
  * sizes, hashes, and the bundle against its target (known part, regions in flash, raw bytes only,
  * the plan's identity record and lock family).
  */
-export async function verifyBundle(bundleDir: string, keys: readonly TrustedKey[], maxFileBytes = Number.MAX_SAFE_INTEGER): Promise<BundleHead & { chip: TargetChip }> {
+/**
+ * Check a bundle as a jig's import does. `checkPlan` is the jig's plan loader (parsePlan with the
+ * step registry: unknown kinds, params, limits against what the steps produce); what it returns
+ * comes back as `plan`.
+ */
+export async function verifyBundle<P = undefined>(
+  bundleDir: string,
+  keys: readonly TrustedKey[],
+  maxFileBytes = Number.MAX_SAFE_INTEGER,
+  checkPlan?: (text: string, file: string) => P,
+): Promise<BundleHead & { chip: TargetChip; plan: P | undefined }> {
   const head = await readBundleHead(bundleDir, keys);
   await verifyBundleFiles(head, maxFileBytes);
   const chip = checkManifestTarget(head.manifest, join(bundleDir, MANIFEST_FILE));
   await checkBundleContent(bundleDir, head.manifest);
-  return { ...head, chip };
+  let plan: P | undefined;
+  if (checkPlan) {
+    const file = join(bundleDir, head.manifest.plan.file);
+    try {
+      plan = checkPlan(await readFile(file, 'utf8'), file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      throw new MediaError('PLAN_INVALID', err.issues.map(formatIssue).join('; '), { cause: err, file, field: err.issues[0]?.path });
+    }
+  }
+  return { ...head, chip, plan };
 }
 
 async function writeNew(path: string, text: string, mode: number): Promise<void> {

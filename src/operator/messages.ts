@@ -38,9 +38,9 @@ export function safeToRemoveMessage(lines: string[] = []): MessageScreen {
 }
 
 export function syncFailedMessage(err: OutputError): MessageScreen {
-  return err.code === 'STICK_REMOVED'
-    ? { kind: 'message', title: 'STICK PULLED TOO EARLY', lines: ['REINSERT TO FINISH', 'LOG SYNC'], icon: 'error' }
-    : { kind: 'message', title: 'LOG SYNC FAILED', lines: [err.code], icon: 'error' };
+  if (err.code === 'STICK_REMOVED') return { kind: 'message', title: 'STICK PULLED TOO EARLY', lines: ['REINSERT TO FINISH', 'LOG SYNC'], icon: 'error' };
+  if (err.code === 'STICK_READ_ONLY') return { kind: 'message', title: 'READ-ONLY STICK', lines: ['LOGS NOT WRITTEN', 'WRITE-PROTECT SWITCH?'], icon: 'error' };
+  return { kind: 'message', title: 'LOG SYNC FAILED', lines: [err.code], icon: 'error' };
 }
 
 /** The screen left standing after a stick is handled: the most important news first, "SAFE TO REMOVE" always said when true. */

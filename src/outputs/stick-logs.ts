@@ -1,8 +1,8 @@
-import { access, mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { access, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import type { UnitRecord } from '../core/record.js';
-import { fsyncDir, writeFileAtomic } from '../util/fs.js';
+import { ConfinedDir, ConfinedError } from '../util/confined.js';
 import { csvHeader, unitCsvLine, unitJsonLine } from '../records/export.js';
 import type { JournalSource } from '../records/journal.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
@@ -58,6 +58,8 @@ export function checkStationId(stationId: string): void {
 
 export interface StickLogsOptions {
   stationId: string;
+  /** Folders a write may never land in, whatever the stick holds: the jig's data directory. */
+  protect?: readonly string[];
   /** Bytes buffered before they are written (not yet fsync'd). */
   flushBytes?: number;
   /** Records per durable commit (fsync of both files, then the cursor). */
@@ -74,10 +76,18 @@ export interface StickLogsOptions {
  * mid-sync leaves the files longer than the cursor says, possibly with a torn last line; the next
  * sync cuts both back to the cursor and appends from there: no line lost, none duplicated. A stick
  * whose cursor is missing or does not match its files is rewritten from the journal.
+ *
+ * The stick is hostile (util/confined.ts): the jig creates pijig/logs/<station>/ itself, one folder
+ * at a time, and refuses (STICK_UNSAFE) a symbolic link or special file anywhere on the way or in
+ * place of its files; nothing is written through a link or into `protect` (the data directory),
+ * and a file is truncated only once it is known to be the stick's own regular file.
  */
 export class StickLogs implements RecordOutput {
   readonly name = 'stick';
   readonly dir: string;
+  /** pijig/logs/<station>, relative to the stick's root. */
+  private readonly rel: string;
+  private stick: ConfinedDir | undefined;
   /** Records per write (staged, not yet fsync'd), and per durable commit (fsync of both files, then the cursor). */
   readonly batchSize = 500;
   readonly commitEvery: number;
@@ -96,6 +106,7 @@ export class StickLogs implements RecordOutput {
   ) {
     checkStationId(options.stationId);
     this.dir = join(stickRoot, STICK_LOGS_DIR, options.stationId);
+    this.rel = `${STICK_LOGS_DIR}/${options.stationId}`;
     this.commitEvery = options.commitEvery ?? 5000;
     this.flushBytes = options.flushBytes ?? 1024 * 1024;
     this.now = options.now ?? (() => new Date());
@@ -103,19 +114,18 @@ export class StickLogs implements RecordOutput {
 
   /** Where the stick stands, after repairing what an interrupted sync left. */
   async position(): Promise<Position> {
-    await mkdirDurable(this.dir);
-    const jsonlPath = join(this.dir, UNITS_JSONL);
-    const csvPath = join(this.dir, UNITS_CSV);
-    const jsonlSize = await sizeOf(jsonlPath);
-    const csvSize = await sizeOf(csvPath);
-    const cursor = await readCursor(join(this.dir, CURSOR_FILE));
+    const stick = await this.open();
+    await mkdirDurable(stick, this.rel);
+    const jsonlPath = this.file(UNITS_JSONL);
+    const csvPath = this.file(UNITS_CSV);
+    const [jsonlSize, csvSize, cursor] = await Promise.all([sizeOf(stick, jsonlPath), sizeOf(stick, csvPath), readCursor(stick, this.file(CURSOR_FILE))]);
     const consistent =
       cursor !== undefined &&
       cursor.station === this.options.stationId &&
       jsonlSize >= cursor.jsonlBytes &&
       csvSize >= cursor.csvBytes &&
-      (await endsLine(jsonlPath, cursor.jsonlBytes)) &&
-      (await endsLine(csvPath, cursor.csvBytes));
+      (await endsLine(stick, jsonlPath, cursor.jsonlBytes)) &&
+      (await endsLine(stick, csvPath, cursor.csvBytes));
     if (!consistent) {
       this.repair = cursor || jsonlSize + csvSize > 0 ? 'rebuilt' : 'none';
       this.droppedBytes = jsonlSize + csvSize;
@@ -132,11 +142,12 @@ export class StickLogs implements RecordOutput {
 
   /** The files came from another journal with this station id (a re-imaged jig): set them aside, start afresh. */
   async restart(): Promise<void> {
+    const stick = await this.open();
     const stamp = this.now().toISOString().replace(/[:.]/g, '-');
-    await rename(join(this.dir, UNITS_JSONL), join(this.dir, `units.${stamp}.jsonl`)).catch(ignoreMissing);
-    await rename(join(this.dir, UNITS_CSV), join(this.dir, `units.${stamp}.csv`)).catch(ignoreMissing);
-    await unlink(join(this.dir, CURSOR_FILE)).catch(ignoreMissing);
-    await fsyncDir(this.dir);
+    await stick.rename(this.file(UNITS_JSONL), this.file(`units.${stamp}.jsonl`)).catch(ignoreMissing);
+    await stick.rename(this.file(UNITS_CSV), this.file(`units.${stamp}.csv`)).catch(ignoreMissing);
+    await stick.unlink(this.file(CURSOR_FILE)).catch(ignoreMissing);
+    await stick.fsyncDir(this.rel);
     this.repair = 'rotated';
     this.droppedBytes = 0;
     await this.startFiles();
@@ -147,10 +158,11 @@ export class StickLogs implements RecordOutput {
     const at = this.at;
     if (!at) throw new Error(`${this.dir}: write before position()`);
     const staged = (this.staged ??= { jsonlBytes: at.jsonlBytes, csvBytes: at.csvBytes });
-    const jf = await open(join(this.dir, UNITS_JSONL), 'a');
+    const stick = await this.open();
+    const jf = await stick.openWrite(this.file(UNITS_JSONL), { create: true, append: true });
     let cf: FileHandle | undefined;
     try {
-      cf = await open(join(this.dir, UNITS_CSV), 'a');
+      cf = await stick.openWrite(this.file(UNITS_CSV), { create: true, append: true });
       let jbuf: string[] = [];
       let cbuf: string[] = [];
       let pending = 0;
@@ -187,8 +199,9 @@ export class StickLogs implements RecordOutput {
     const at = this.at;
     const staged = this.staged;
     if (!at || !staged) return;
+    const stick = await this.open();
     for (const file of [UNITS_JSONL, UNITS_CSV]) {
-      const fh = await open(join(this.dir, file), 'r');
+      const { fh } = await stick.openRead(this.file(file));
       try {
         await fh.sync();
       } finally {
@@ -202,13 +215,16 @@ export class StickLogs implements RecordOutput {
 
   /** Empty files with the CSV header, and a cursor from the start: even the first sync resumes, not rebuilds. */
   private async startFiles(): Promise<void> {
+    const stick = await this.open();
     const header = csvHeader();
     for (const [file, text] of [
       [UNITS_JSONL, ''],
       [UNITS_CSV, header],
     ] as const) {
-      const fh = await open(join(this.dir, file), 'w');
+      // Truncated only now that it is known to be the stick's own regular file (not a link to the journal).
+      const fh = await stick.openWrite(this.file(file), { create: true });
       try {
+        await fh.truncate(0);
         if (text) await fh.write(text);
         await fh.sync();
       } finally {
@@ -220,11 +236,12 @@ export class StickLogs implements RecordOutput {
   }
 
   private async truncate(cursor: SyncCursor): Promise<void> {
+    const stick = await this.open();
     for (const [file, bytes] of [
       [UNITS_JSONL, cursor.jsonlBytes],
       [UNITS_CSV, cursor.csvBytes],
     ] as const) {
-      const fh = await open(join(this.dir, file), 'r+');
+      const fh = await stick.openWrite(this.file(file));
       try {
         await fh.truncate(bytes);
         await fh.sync();
@@ -237,8 +254,17 @@ export class StickLogs implements RecordOutput {
   private async commit(cursor: SyncCursor): Promise<void> {
     const next: SyncCursor = { ...cursor, updatedAt: this.now().toISOString() };
     if (next.lastId === undefined) delete next.lastId;
-    await writeFileAtomic(join(this.dir, CURSOR_FILE), `${JSON.stringify(next)}\n`);
+    await (await this.open()).writeFileAtomic(this.file(CURSOR_FILE), `${JSON.stringify(next)}\n`);
     this.at = next;
+  }
+
+  private async open(): Promise<ConfinedDir> {
+    this.stick ??= await ConfinedDir.open(this.stickRoot, { protect: this.options.protect ?? [] });
+    return this.stick;
+  }
+
+  private file(name: string): string {
+    return `${this.rel}/${name}`;
   }
 }
 
@@ -287,6 +313,10 @@ export class LogSync extends TypedEmitter<LogSyncEvents> {
     } catch (err) {
       if (err instanceof OutputError) throw err;
       const removed = await gone();
+      if (!removed && err instanceof ConfinedError) {
+        if (err.code === 'READ_ONLY') throw new OutputError('STICK_READ_ONLY', `${stickRoot}: read-only stick: the logs cannot be written (${err.path})`, { cause: err, details: { file: err.path } });
+        throw new OutputError('STICK_UNSAFE', `${err.message}: the logs are not written through it`, { cause: err, details: { file: err.path } });
+      }
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new OutputError(removed ? 'STICK_REMOVED' : 'SYNC_FAILED', `${output.dir}: log sync ${removed ? 'interrupted, the stick went away' : 'failed'} (${code})`, { cause: err, details: { file: output.dir } });
     } finally {
@@ -295,28 +325,35 @@ export class LogSync extends TypedEmitter<LogSyncEvents> {
   }
 }
 
-async function readCursor(path: string): Promise<SyncCursor | undefined> {
+async function readCursor(stick: ConfinedDir, rel: string): Promise<SyncCursor | undefined> {
+  let text: string;
   try {
-    const r = cursorSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    text = (await stick.readFile(rel, 64 * 1024)).toString('utf8');
+  } catch (err) {
+    if (err instanceof ConfinedError && err.code !== 'TOO_LARGE') throw err; // a link or a FIFO: refused, not "missing"
+    return undefined; // missing or oversized: the files are rebuilt
+  }
+  try {
+    const r = cursorSchema.safeParse(JSON.parse(text));
     return r.success ? r.data : undefined;
   } catch {
-    return undefined; // missing or torn: the files are rebuilt
+    return undefined; // torn: the files are rebuilt
   }
 }
 
-async function sizeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
+/** Size of one of the log files; 0 when missing. A link or special file in its place is refused. */
+async function sizeOf(stick: ConfinedDir, rel: string): Promise<number> {
+  const st = await stick.lstat(rel);
+  if (!st) return 0;
+  if (st.isSymbolicLink()) throw new ConfinedError('SYMLINK', stick.path(rel), `${stick.path(rel)}: is a symbolic link`);
+  if (!st.isFile()) throw new ConfinedError('NOT_A_FILE', stick.path(rel), `${stick.path(rel)}: not a regular file`);
+  return st.size;
 }
 
 /** True when the byte before `offset` is a line feed (or offset is 0): the cursor sits on a record boundary. */
-async function endsLine(path: string, offset: number): Promise<boolean> {
+async function endsLine(stick: ConfinedDir, rel: string, offset: number): Promise<boolean> {
   if (offset === 0) return true;
-  const fh = await open(path, 'r');
+  const { fh } = await stick.openRead(rel);
   try {
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, offset - 1);
@@ -326,14 +363,14 @@ async function endsLine(path: string, offset: number): Promise<boolean> {
   }
 }
 
-async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  // fsync every folder that was created, and the one holding the first of them
-  for (let d = dir; ; d = dirname(d)) {
-    await fsyncDir(d);
-    if (d.length < first.length) break;
-  }
+/** Create the logs folder one folder at a time (each a real folder, never a link), fsync'ing what was made. */
+async function mkdirDurable(stick: ConfinedDir, rel: string): Promise<void> {
+  const created = await stick.mkdir(rel);
+  if (created.length === 0) return;
+  const first = created[0]!;
+  const parent = first.includes('/') ? first.slice(0, first.lastIndexOf('/')) : '';
+  for (const d of [...created].reverse()) await stick.fsyncDir(d);
+  await stick.fsyncDir(parent);
 }
 
 function ignoreMissing(err: unknown): void {

@@ -2,6 +2,8 @@ import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { YamlSource } from '../config/yaml.js';
 import { parseStation, type StationConfig } from '../config/station.js';
+import { loadPlan } from '../config/plan.js';
+import { STEP_KINDS } from '../steps/registry.js';
 import { keygen, createBundle, signBundle } from '../media/tooling.js';
 import { buildSimFirmware } from './firmware-image.js';
 
@@ -40,8 +42,12 @@ export async function prepareWorkspace(opts: { root: string; stationFile: string
   const exists = await access(keyFile).then(() => true, () => false);
   const publicPem = exists ? await readFile(join(dirs.engineerDir, `${KEY_NAME}.pub`), 'utf8') : (await keygen(dirs.engineerDir, KEY_NAME)).publicPem;
 
+  // The user's files are checked first, so their errors name the file and line they wrote (not a
+  // copy in the workspace, and not a bare ENOENT).
+  const source = await YamlSource.load(opts.stationFile);
+  parseStation(source);
+  await loadPlan(opts.planFile, STEP_KINDS);
   // The example station wiring, with the workspace's folders and the demo release key.
-  const source = YamlSource.parse(await readFile(opts.stationFile, 'utf8'), opts.stationFile);
   source.doc.setIn(['data_dir'], dirs.dataDir);
   source.doc.setIn(['plan'], resolve(opts.planFile));
   source.doc.setIn(['media', 'mount_dir'], dirs.mountDir);

@@ -1,7 +1,8 @@
-import type { Limit } from '../core/limit.js';
+import { LIMIT_VARIABLE, type Limit } from '../core/limit.js';
 import type { JudgedMeasurement } from '../core/record.js';
 import type { Measurement } from '../core/record.js';
 import type { ReasonCode } from '../core/reasons.js';
+import { convertUnit } from '../core/units.js';
 
 export interface Judgement {
   measurements: JudgedMeasurement[];
@@ -14,7 +15,7 @@ export type Substitutions = Record<string, string | undefined>;
 
 export function substitute(expected: string | number | boolean, vars: Substitutions): string | number | boolean {
   if (typeof expected !== 'string') return expected;
-  return expected.replace(/\$\{([a-z_.]+)\}/gi, (whole, key: string) => vars[key] ?? whole);
+  return expected.replace(LIMIT_VARIABLE, (whole, key: string) => vars[key] ?? whole);
 }
 
 function fmt(value: number | string | boolean, unit?: string): string {
@@ -35,7 +36,13 @@ export function judge(measured: readonly Measurement[], limits: Readonly<Record<
       out.push({ name: m.name, value: m.value, ...(unit ? { unit } : {}), verdict: 'info' });
       continue;
     }
-    const resolved: Limit = limit.equals === undefined ? limit : { ...limit, equals: substitute(limit.equals, vars) };
+    const inUnit = limitIn(limit, m.unit);
+    if (!inUnit) {
+      out.push({ name: m.name, value: m.value, ...(unit ? { unit } : {}), limit, verdict: 'fail' });
+      fail('UNIT_MISMATCH', `${m.name} is measured in ${m.unit}; its limit is in ${limit.unit}`);
+      continue;
+    }
+    const resolved: Limit = inUnit.equals === undefined ? inUnit : { ...inUnit, equals: substitute(inUnit.equals, vars) };
     let ok = true;
     if (resolved.min !== undefined || resolved.max !== undefined) {
       if (typeof m.value !== 'number' || Number.isNaN(m.value)) {
@@ -59,6 +66,16 @@ export function judge(measured: readonly Measurement[], limits: Readonly<Record<
     if (!measured.some((m) => m.name === name)) fail('MEASUREMENT_MISSING', `the step produced no measurement "${name}"`);
   }
   return failure ? { measurements: out, failure } : { measurements: out };
+}
+
+/** The limit in the measurement's unit (min/max converted: 0.06 A is 60 mA); undefined when the units are of different quantities. */
+function limitIn(limit: Limit, unit: string | undefined): Limit | undefined {
+  if (unit === undefined || limit.unit === undefined || limit.unit === unit) return limit;
+  const from = limit.unit;
+  const min = limit.min === undefined ? undefined : convertUnit(limit.min, from, unit);
+  const max = limit.max === undefined ? undefined : convertUnit(limit.max, from, unit);
+  if (convertUnit(1, from, unit) === undefined) return undefined;
+  return { ...limit, ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }), unit };
 }
 
 function sameValue(a: number | string | boolean, b: number | string | boolean): boolean {

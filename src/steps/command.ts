@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { StepError } from './errors.js';
 import { hex } from './program.js';
 import { defineStep, type StepContext } from './step.js';
+import { planRegex, RegexTimeoutError } from './plan-regex.js';
 
 /** Output kept in the record: the last 64 KiB (a flashing tool's progress bars can run to megabytes). */
 export const OUTPUT_LIMIT = 64 * 1024;
@@ -56,23 +57,24 @@ export const commandStep = defineStep({
   description: 'Run an external flashing tool (dfu-util, stm32flash, JLinkExe) with a deadline and judge its exit code and output',
   params: paramsSchema,
   needs: [],
+  produces: () => [{ name: 'exit_code' }, { name: 'duration_s', unit: 's' }],
+  patterns: (p) => [
+    ...(p.pass_pattern === undefined ? [] : [{ param: 'pass_pattern', source: p.pass_pattern }]),
+    ...(p.fail_pattern === undefined ? [] : [{ param: 'fail_pattern', source: p.fail_pattern }]),
+  ],
   async run(ctx) {
     const p = ctx.params;
     const argv = p.argv.map((a) => expand(a, ctx));
     const env = p.env ? Object.fromEntries(Object.entries(p.env).map(([k, v]) => [k, expand(v, ctx)])) : undefined;
     const cwd = p.cwd === undefined ? undefined : expand(p.cwd, ctx);
-    const pass = p.pass_pattern === undefined ? undefined : new RegExp(p.pass_pattern);
-    const fail = p.fail_pattern === undefined ? undefined : new RegExp(p.fail_pattern);
     const output = new TailBuffer(OUTPUT_LIMIT);
-    let passLine: string | undefined;
-    let failLine: string | undefined;
+    const scan = new PatternScan(p.pass_pattern, p.fail_pattern, ctx.signal);
     let partial = '';
     let logged = 0;
     const onLine = (line: string): void => {
       // The first lines go to the live log (the engineer's `watch`); all of it to the record.
       if (logged < LOG_LINES) ctx.log(++logged === LOG_LINES ? '(further output only in the record)' : line);
-      if (pass && passLine === undefined && pass.test(line)) passLine = line;
-      if (fail && failLine === undefined && fail.test(line)) failLine = line;
+      scan.push(line);
     };
 
     const t0 = performance.now();
@@ -106,6 +108,7 @@ export const commandStep = defineStep({
     const result = await subprocess.finally(() => clearTimeout(timer));
     if (partial) onLine(partial);
     const seconds = (performance.now() - t0) / 1000;
+    const { passLine, failLine, error: regexError } = await scan.done();
 
     const data = {
       argv,
@@ -119,12 +122,13 @@ export const commandStep = defineStep({
     const fault = (message: string): StepError => new StepError('COMMAND_FAILED', message, { details: data });
 
     if (ctx.signal.aborted) throw new StepError('ABORTED', `${argv[0]} killed: step cancelled`, { cause: ctx.signal.reason, details: data });
+    if (regexError) throw new StepError('REGEX_TIMEOUT', `${argv[0]} output: ${regexError.message}`, { cause: regexError, details: data });
     if (data.timed_out) throw fault(`${argv[0]} did not finish within ${p.timeout_ms} ms and was killed`);
     if (result.exitCode === undefined && result.signal === undefined) throw fault(`${argv[0]} could not be started: ${result.originalMessage || result.shortMessage}`);
     if (result.signal) throw fault(`${argv[0]} was killed by ${result.signal}`);
     if (result.exitCode !== p.expect_exit) throw fault(`${argv[0]} exited with code ${result.exitCode}, expected ${p.expect_exit}`);
     if (failLine !== undefined) throw fault(`${argv[0]} output matched fail_pattern /${p.fail_pattern}/: "${failLine.trim().slice(0, 200)}"`);
-    if (pass && passLine === undefined) throw fault(`${argv[0]} output never matched pass_pattern /${p.pass_pattern}/`);
+    if (p.pass_pattern !== undefined && passLine === undefined) throw fault(`${argv[0]} output never matched pass_pattern /${p.pass_pattern}/`);
     ctx.progress(1, `${argv[0]} ok`);
     return {
       flashed: p.flashes_image,
@@ -162,6 +166,56 @@ export function expand(text: string, ctx: Pick<StepContext<unknown>, 'image' | '
     const region = image.regions.find((r) => r.name === m[1]) ?? missing(`the image has no region "${m[1]}"`);
     return m[2] === 'file' ? region.file : m[2] === 'address' ? hex(region.address) : String(region.size);
   });
+}
+
+/**
+ * The output lines against pass_pattern and fail_pattern, as they come, on the regex worker (a
+ * plan's regex never runs on the event loop). Lines queue while a batch is matched.
+ */
+class PatternScan {
+  passLine: string | undefined;
+  failLine: string | undefined;
+  private error: unknown;
+  private readonly pending: string[] = [];
+  private draining: Promise<void> | undefined;
+
+  constructor(
+    private readonly pass: string | undefined,
+    private readonly fail: string | undefined,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  push(line: string): void {
+    if (this.pass === undefined && this.fail === undefined) return;
+    this.pending.push(line);
+    this.draining ??= this.drain().finally(() => {
+      this.draining = undefined;
+    });
+  }
+
+  async done(): Promise<{ passLine: string | undefined; failLine: string | undefined; error: RegexTimeoutError | undefined }> {
+    while (this.draining) await this.draining;
+    if (this.error !== undefined && !(this.error instanceof RegexTimeoutError)) throw this.error;
+    return { passLine: this.passLine, failLine: this.failLine, error: this.error };
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0 && !this.error && !this.signal.aborted) {
+      const lines = this.pending.splice(0);
+      try {
+        if (this.fail !== undefined && this.failLine === undefined) this.failLine = await firstLine(this.fail, lines, this.signal);
+        if (this.pass !== undefined && this.passLine === undefined) this.passLine = await firstLine(this.pass, lines, this.signal);
+      } catch (error) {
+        // Kept for done(): the step fails with it once the tool has finished.
+        if (!this.signal.aborted) this.error = error;
+      }
+    }
+  }
+}
+
+async function firstLine(source: string, lines: readonly string[], signal: AbortSignal): Promise<string | undefined> {
+  const found = await planRegex.first({ source }, lines, signal);
+  return found === undefined ? undefined : lines[found.index];
 }
 
 /** Keeps the last `limit` characters of a stream. */

@@ -3,6 +3,7 @@ import { ConsoleError, type ConsoleLine } from '../devices/console/dut-console.j
 import { defineStep } from './step.js';
 import { type Measurement } from '../core/record.js';
 import { StepError } from './errors.js';
+import { planRegex, RegexTimeoutError } from './plan-regex.js';
 
 const regexSource = z.string().refine((source) => {
   try {
@@ -30,6 +31,16 @@ export const consoleParams = z
 
 export type ConsoleParams = z.output<typeof consoleParams>;
 
+/**
+ * The named groups of a regular expression, in order. The engine itself lists them: with an empty
+ * alternative added, the expression matches the empty string and its match has every group's key.
+ * (Run on an empty string, no expression backtracks.)
+ */
+export function groupNames(source: string, flags = ''): string[] {
+  const match = new RegExp(`(?:${source})|`, flags.replace(/[gy]/g, '')).exec('');
+  return Object.keys(match?.groups ?? {});
+}
+
 /** Numbers without leading zeros ("12", "-3.5") become numbers; "007", "1.2.0", "0x1f" stay text. */
 const NUMERIC = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 
@@ -44,11 +55,14 @@ export const consoleStep = defineStep({
   description: 'send a command on the DUT console and check the answer',
   params: consoleParams,
   needs: ['console'],
+  produces: ({ expect, flags }) => (expect === undefined ? [] : groupNames(expect, flags).map((name) => ({ name }))),
+  patterns: ({ expect, flags }) => (expect === undefined ? [] : [{ param: 'expect', source: expect, flags }]),
   async run(ctx) {
     const dut = ctx.devices.console;
     if (!dut) throw new StepError('DEVICE_MISSING', 'no DUT console is configured on this station');
     const { send, expect, flags, timeout_ms, flush, strings } = ctx.params;
-    const pattern = expect === undefined ? undefined : new RegExp(expect, flags);
+    // The plan's regex runs on a worker thread under a deadline, never on the event loop.
+    const pattern = expect === undefined ? undefined : planRegex.matcher({ source: expect, flags });
     let start = 0;
     const transcript = (): ConsoleLine[] => dut.transcript().slice(start);
     try {
@@ -68,6 +82,12 @@ export const consoleStep = defineStep({
       return { measurements, data: { line: match[0], transcript: transcript() } };
     } catch (error) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (error instanceof RegexTimeoutError) {
+        throw new StepError('REGEX_TIMEOUT', `expect ${error.message}; the plan's regex is too slow for the console's output`, {
+          cause: error,
+          details: { port: dut.path, sent: send, expect, transcript: transcript() },
+        });
+      }
       if (error instanceof ConsoleError) {
         const details = { port: dut.path, sent: send, expect, transcript: transcript() };
         if (error.code === 'TIMEOUT') {

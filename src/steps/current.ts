@@ -25,6 +25,12 @@ export const currentStep = defineStep({
   description: 'measure the DUT supply current (INA219)',
   params: currentParams,
   needs: ['powerMonitor'],
+  produces: ({ name }) => [
+    { name: `${name}_min_ma`, unit: 'mA' },
+    { name: `${name}_mean_ma`, unit: 'mA' },
+    { name: `${name}_max_ma`, unit: 'mA' },
+    { name: `${name}_bus_v`, unit: 'V' },
+  ],
   async run(ctx) {
     const monitor = ctx.devices.powerMonitor;
     if (!monitor) throw new StepError('DEVICE_MISSING', 'no power monitor is configured on this station');

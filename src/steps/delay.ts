@@ -8,6 +8,7 @@ export const delayStep = defineStep({
   description: 'wait a fixed time',
   params: z.strictObject({ ms: z.int().min(0).max(600_000) }),
   needs: [],
+  produces: () => [],
   async run(ctx) {
     if (ctx.params.ms > 0) await sleep(ctx.params.ms, undefined, { signal: ctx.signal });
     ctx.progress(1);

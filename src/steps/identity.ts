@@ -32,6 +32,7 @@ export const identityStep = defineStep({
   description: 'Allocate the unit serial number and MAC, write the identity record to flash, read it back',
   params: paramsSchema,
   needs: ['probe'],
+  produces: () => [{ name: 'serial' }, { name: 'mac' }],
   async run(ctx) {
     const address = ctx.params.address;
     const session = await probeSession(ctx);

@@ -36,6 +36,21 @@ export const ledStep = defineStep({
   description: 'check a DUT LED with a light sensor (state, blink frequency, colour)',
   params: ledParams,
   needs: ['lightSensors'],
+  produces: ({ sensor, name }) => {
+    const prefix = name ?? ledPrefix(sensor);
+    const colour = (suffix: string, unit?: string) => ({ name: `${prefix}_${suffix}`, ...(unit ? { unit } : {}), colourSensor: sensor });
+    return [
+      { name: `${prefix}_state` },
+      { name: `${prefix}_duty` },
+      { name: `${prefix}_freq_hz`, unit: 'Hz' },
+      colour('colour'),
+      colour('hue', 'deg'),
+      colour('r'),
+      colour('g'),
+      colour('b'),
+      colour('intensity'),
+    ];
+  },
   async run(ctx) {
     const { sensor: sensorName, window_ms, expect, on_duty } = ctx.params;
     const sensor = ctx.devices.lightSensors.get(sensorName);
@@ -43,7 +58,7 @@ export const ledStep = defineStep({
       const known = [...ctx.devices.lightSensors.keys()].join(', ') || 'none';
       throw new StepError('DEVICE_MISSING', `no light sensor "${sensorName}" on this station (configured: ${known})`);
     }
-    const prefix = ctx.params.name ?? sensorName.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+    const prefix = ctx.params.name ?? ledPrefix(sensorName);
     ctx.progress(0, `watching LED ${sensorName}`);
     let reading: LightReading;
     try {
@@ -88,6 +103,11 @@ export const ledStep = defineStep({
     return { measurements, data };
   },
 });
+
+/** The measurement prefix a sensor name gives when the step names none. */
+function ledPrefix(sensor: string): string {
+  return sensor.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+}
 
 /** Two or more transitions in the window: blinking; otherwise on or off by how long it was lit. */
 export function classify(reading: LightReading, onDuty = 0.5): LedStateName {

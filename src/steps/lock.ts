@@ -34,6 +34,7 @@ export const lockStep = defineStep({
   description: 'Enable flash read-out protection and prove that flash reads over the debug port fail',
   params: paramsSchema,
   needs: ['probe'],
+  produces: () => [{ name: 'rdp_active' }, { name: 'flash_read_blocked' }],
   async run(ctx) {
     const session = await probeSession(ctx);
     const family = ctx.params.family;

@@ -8,6 +8,7 @@ export const powerCycleStep = defineStep({
   description: 'switch the DUT supply off, wait, switch it on again',
   params: z.strictObject({ off_ms: z.int().min(0).max(60_000).default(200), settle_ms: z.int().min(0).max(60_000).default(0) }),
   needs: ['dutPower'],
+  produces: () => [],
   async run(ctx) {
     await ctx.devices.dutPower.set(false);
     await sleep(ctx.params.off_ms, undefined, { signal: ctx.signal });

@@ -56,6 +56,14 @@ export const programStep = defineStep({
   description: 'Program the image regions over the debug probe, verify them by read-back, reset',
   params: paramsSchema,
   needs: ['probe'],
+  produces: () => [
+    { name: 'bytes_written', unit: 'B' },
+    { name: 'erase_s', unit: 's' },
+    { name: 'program_s', unit: 's' },
+    { name: 'verify_s', unit: 's' },
+    { name: 'total_s', unit: 's' },
+    { name: 'regions_skipped' },
+  ],
   async run(ctx) {
     const t0 = performance.now();
     const regions = selectRegions(ctx);

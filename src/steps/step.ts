@@ -6,6 +6,17 @@ import type { DebugProbe } from '../devices/probe/probe.js';
 import type { ActiveImage } from '../core/image.js';
 import type { IdentityProvider, UnitIdentity } from '../core/identity.js';
 import type { Measurement } from '../core/record.js';
+import type { MeasurementDecl } from '../config/plan.js';
+
+export type { MeasurementDecl };
+
+/** A regular expression a plan gives a step (console `expect`, command `pass_pattern`). */
+export interface PlanPattern {
+  /** The param that holds it. */
+  param: string;
+  source: string;
+  flags?: string;
+}
 
 export interface StepOutput {
   measurements?: Measurement[];
@@ -66,6 +77,13 @@ export interface StepKind<P = unknown, N extends DeviceName = DeviceName> {
   description: string;
   params: z.ZodType<P>;
   needs: readonly N[];
+  /**
+   * Every measurement the step can produce with these params: a limit on anything else refuses the
+   * plan at load. Every kind of STEP_KINDS declares it (test/steps/produces.test.ts).
+   */
+  produces?(params: P): readonly MeasurementDecl[];
+  /** The regular expressions in its params (config check warns about ones that can backtrack catastrophically). */
+  patterns?(params: P): readonly PlanPattern[];
   run(ctx: StepContext<P, N>): Promise<StepOutput>;
 }
 
@@ -74,6 +92,8 @@ export function defineStep<S extends z.ZodType, const N extends DeviceName = nev
   description: string;
   params: S;
   needs: readonly N[];
+  produces?(params: z.output<S>): readonly MeasurementDecl[];
+  patterns?(params: z.output<S>): readonly PlanPattern[];
   run(ctx: StepContext<z.output<S>, N>): Promise<StepOutput>;
 }): StepKind<z.output<S>, N> {
   return step as StepKind<z.output<S>, N>;

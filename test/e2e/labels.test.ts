@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +72,8 @@ describe('labels on the virtual jig', () => {
       records.push(record!);
       jig.setLid(false);
       await printed;
+      // the lid must be seen open (debounced) before the next unit closes it
+      await vi.waitFor(() => expect(app.station.state).toBe('ready'), { timeout: 30_000, interval: 10 });
     }
     const files = (await readdir(ws.labelsDir)).sort();
     expect(files).toEqual(['label-0001-WG000001.png', 'label-0002-WG000002.png']);

@@ -9,6 +9,7 @@ import { Station, type Job } from '../../src/station/station.js';
 import { OperatorPanel } from '../../src/operator/panel.js';
 import type { StationState as State } from '../../src/station/machine.js';
 import type { Screen } from '../../src/operator/screens.js';
+import type { Devices } from '../../src/steps/step.js';
 
 export const LINES = { start: 17, abort: 27, lid: 22, power: 5, green: 6, red: 13, amber: 19, buzzer: 26 } as const;
 export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
@@ -18,7 +19,7 @@ export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
  * temp dir. The job comes from `provider` (default: `job` with a counting identity) as the app
  * hands it over; a provider that rejects leaves the station with no plan. Use with fake timers.
  */
-export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined) {
+export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined, devices: Partial<Omit<Devices, 'dutPower'>> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'pijig-station-'));
   const chip = new SimGpioChip();
   const start = await chip.input({ name: 'start', line: LINES.start, activeLow: true, debounceMs: DEBOUNCE.start, bias: 'pull-up' });
@@ -36,7 +37,7 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
     stationId: 'test-jig',
     inputs: { start, abort, lidClosed },
     dutRelay: dutPower,
-    devices: { lightSensors: new Map() },
+    devices: { lightSensors: new Map(), ...devices },
     journal,
     state,
     ...(startGate ? { startGate } : {}),

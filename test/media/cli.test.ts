@@ -23,11 +23,11 @@ async function fails(p: Promise<unknown>): Promise<MediaError> {
   return e;
 }
 
-async function release(dir: string, version: string): Promise<{ template: string; files: string }> {
+async function release(dir: string, version: string, plan = PLAN_YAML): Promise<{ template: string; files: string }> {
   const files = join(dir, `files-${version}`);
   await mkdir(files, { recursive: true });
   await writeFile(join(files, 'app.bin'), Buffer.from(`app ${version}`.repeat(100)));
-  await writeFile(join(files, 'plan.yaml'), PLAN_YAML);
+  await writeFile(join(files, 'plan.yaml'), plan);
   const template = join(dir, `manifest-${version}.json`);
   await writeFile(
     template,
@@ -103,5 +103,36 @@ describe('pijig bundle', () => {
     await pijig('bundle', 'create', '--manifest', r.template, '--files', r.files, '--out', out);
     await pijig('bundle', 'sign', '--key', join(dir, 'a.key'), '--bundle', out);
     expect((await fails(pijig('bundle', 'verify', '--bundle', out, '--pubkey', join(dir, 'b.pub')))).code).toBe('UNKNOWN_KEY');
+  });
+
+  it('verify loads the plan as every jig does: a misspelled step kind is refused at its line', async () => {
+    const dir = await tempDir();
+    await pijig('bundle', 'keygen', '--out', dir, '--name', 'k');
+    const r = await release(dir, '1.0.0', PLAN_YAML.replace('kind: current', 'kind: curent'));
+    const out = join(dir, 'b');
+    await pijig('bundle', 'create', '--manifest', r.template, '--files', r.files, '--out', out);
+    await pijig('bundle', 'sign', '--key', join(dir, 'k.key'), '--bundle', out);
+    const e = await fails(pijig('bundle', 'verify', '--bundle', out, '--pubkey', join(dir, 'k.pub')));
+    expect(e.code).toBe('PLAN_INVALID');
+    expect(e.message).toContain(`${join(out, 'plan.yaml')}:7:11: steps[1].kind: unknown step kind "curent"`);
+  });
+
+  it('verify lists what the plan needs of a station', async () => {
+    const dir = await tempDir();
+    await pijig('bundle', 'keygen', '--out', dir, '--name', 'k');
+    const plan = `${PLAN_YAML}  - name: id\n    kind: identity\n  - name: led\n    kind: led\n    params: { sensor: power }\n    limits:\n      power_colour: { equals: green }\n`;
+    const r = await release(dir, '1.0.0', plan);
+    const out = join(dir, 'b');
+    await pijig('bundle', 'create', '--manifest', r.template, '--files', r.files, '--out', out);
+    await pijig('bundle', 'sign', '--key', join(dir, 'k.key'), '--bundle', out);
+    const lines = await pijig('bundle', 'verify', '--bundle', out, '--pubkey', join(dir, 'k.pub'));
+    expect(lines.slice(3)).toEqual([
+      'plan "blinky-production": 4 step(s); a station running it needs:',
+      '  a debug probe (probe)',
+      '  an INA219 power monitor (power_monitor)',
+      '  light sensor "power" (a colour sensor: the plan judges its colour) (light_sensors)',
+      "  serial numbers and MACs: the bundle's identity block or the station's (identity)",
+      '  a flash page/sector of its own at 0x0800FC00 for the identity record (media.target)',
+    ]);
   });
 });

@@ -26,7 +26,7 @@ steps:
   - name: current
     kind: current
     limits:
-      idle: { min: 5, max: 20, unit: mA }
+      current_mean_ma: { min: 5, max: 20, unit: mA }
 `;
 
 export interface BundleSpec {

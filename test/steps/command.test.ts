@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { commandStep, OUTPUT_LIMIT } from '../../src/steps/command.js';
 import { StepError } from '../../src/steps/errors.js';
+import { planRegex, REGEX_BUDGET_MS } from '../../src/steps/plan-regex.js';
 import { imageOf, stepContext } from '../helpers/step-context.js';
 
 const TOOL = fileURLToPath(new URL('../fixtures/fake-tool.mjs', import.meta.url));
@@ -80,6 +81,18 @@ describe('command step', () => {
     expect(missing.message).toContain('never matched pass_pattern');
     const bad = await failure(run({ argv: tool('out:Error: target voltage low', 'exit:0'), fail_pattern: 'Error:' }));
     expect(bad.message).toContain('target voltage low');
+  });
+
+  it('a pass or fail pattern too slow for the output fails the step REGEX_TIMEOUT once the tool has finished', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const h = stepContext(commandStep, { argv: tool(`out:${'a'.repeat(40)}!`, 'out:done', 'exit:0'), timeout_ms: 60_000, fail_pattern: '(a+)+$' });
+    const running = failure(commandStep.run(h.ctx));
+    while (!planRegex.running) await new Promise((r) => setImmediate(r));
+    await vi.advanceTimersByTimeAsync(REGEX_BUDGET_MS);
+    const e = await running;
+    expect(e.code).toBe('REGEX_TIMEOUT');
+    expect(e.message).toMatch(/output: \/\(a\+\)\+\$\/ took longer than 1000 ms/);
+    expect(e.details).toMatchObject({ exit_code: 0 });
   });
 
   it('kills a tool that ignores SIGTERM at its deadline (fake time: the deadline, not start-up, decides)', async () => {

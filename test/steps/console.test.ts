@@ -3,6 +3,7 @@ import { SerialConsole } from '../../src/devices/console/serial-console.js';
 import { consoleStep } from '../../src/steps/console.js';
 import { StepError } from '../../src/steps/errors.js';
 import type { StepOutput } from '../../src/steps/step.js';
+import { planRegex, REGEX_BUDGET_MS } from '../../src/steps/plan-regex.js';
 import { DEMO, UNIT, consoleRig, functionalContext, measurement, simFlash } from '../helpers/functional-context.js';
 
 let rig: Awaited<ReturnType<typeof consoleRig>> | undefined;
@@ -145,5 +146,21 @@ describe('console step (real serialport on a socat pty, simulated firmware)', ()
       flush: true,
       strings: [],
     });
+  });
+
+  it('a regex too slow for the console line fails the step REGEX_TIMEOUT (it ran off the event loop)', async () => {
+    await booted();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const pending = run({ send: `${'a'.repeat(40)}!`, expect: '(a+)+$', timeout_ms: 60_000 }).then(() => undefined, (e: unknown) => e);
+    while (!planRegex.running) {
+      await vi.advanceTimersByTimeAsync(1); // the firmware's reply delay
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await vi.advanceTimersByTimeAsync(REGEX_BUDGET_MS);
+    const error = (await pending) as StepError;
+    expect(error).toBeInstanceOf(StepError);
+    expect(error.code).toBe('REGEX_TIMEOUT');
+    expect(error.message).toMatch(/^expect \/\(a\+\)\+\$\/ took longer than 1000 ms on a line of 62 characters/);
+    expect(error.details).toMatchObject({ expect: '(a+)+$', transcript: [{ dir: 'tx' }, { dir: 'rx', text: `err unknown command: ${'a'.repeat(40)}!` }] });
   });
 });

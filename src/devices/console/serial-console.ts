@@ -1,6 +1,6 @@
 import { SerialPort } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
-import { ConsoleError, type ConsoleLine, type DutConsole } from './dut-console.js';
+import { ConsoleError, type ConsoleLine, type DutConsole, type LineMatcher } from './dut-console.js';
 
 export interface SerialConsoleOptions {
   path: string;
@@ -11,10 +11,25 @@ export interface SerialConsoleOptions {
   maxTranscript?: number;
 }
 
+/** The pending expect: told of each received line and of a port failure. */
 interface Waiter {
-  pattern: RegExp;
-  resolve(match: RegExpMatchArray): void;
-  reject(error: ConsoleError): void;
+  wake(): void;
+  fail(error: ConsoleError): void;
+}
+
+/** A RegExp matched on the event loop: for pijig's own expressions only (dut-console.ts). */
+function regexMatcher(pattern: RegExp): LineMatcher {
+  const single = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+  return {
+    text: String(pattern),
+    first: async (lines) => {
+      for (let index = 0; index < lines.length; index++) {
+        const match = lines[index]!.match(single);
+        if (match) return { index, match };
+      }
+      return undefined;
+    },
+  };
 }
 
 /** The DUT console on a serial port (serialport 13 with a readline parser). */
@@ -65,47 +80,60 @@ export class SerialConsole implements DutConsole {
     });
   }
 
-  expect(pattern: RegExp, timeoutMs: number, signal: AbortSignal): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      this.requireOpen();
-      if (this.waiter) throw new ConsoleError('BUSY', this.path, `expect(${pattern}) while another expect is pending`);
-      const single = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
-      if (signal.aborted) throw new ConsoleError('ABORTED', this.path, `aborted before waiting for ${pattern}`, { cause: signal.reason });
-      const index = this.unread.findIndex((line) => single.test(line));
-      if (index >= 0) {
-        const [line] = this.unread.splice(0, index + 1).slice(-1);
-        return resolve(line!.match(single)!);
+  async expect(pattern: RegExp | LineMatcher, timeoutMs: number, signal: AbortSignal): Promise<RegExpMatchArray> {
+    this.requireOpen();
+    const matcher = pattern instanceof RegExp ? regexMatcher(pattern) : pattern;
+    if (this.waiter) throw new ConsoleError('BUSY', this.path, `expect(${matcher.text}) while another expect is pending`);
+    if (signal.aborted) throw new ConsoleError('ABORTED', this.path, `aborted before waiting for ${matcher.text}`, { cause: signal.reason });
+    let wake: (() => void) | undefined;
+    let failure: ConsoleError | undefined;
+    // Lines still owed a match when the time ran out: they arrived in time, so they are tried.
+    let owed: number | undefined;
+    const waiter: Waiter = {
+      wake: () => wake?.(),
+      fail: (error) => {
+        failure ??= error;
+        wake?.();
+      },
+    };
+    this.waiter = waiter;
+    const timer = setTimeout(() => {
+      owed = this.unread.length;
+      wake?.();
+    }, timeoutMs);
+    const onAbort = (): void => wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        if (signal.aborted) throw new ConsoleError('ABORTED', this.path, `aborted while waiting for ${matcher.text}`, { cause: signal.reason });
+        if (failure) throw failure;
+        const take = owed === undefined ? this.unread.length : Math.min(owed, this.unread.length);
+        if (take > 0) {
+          const lines = this.unread.splice(0, take);
+          if (owed !== undefined) owed -= take;
+          // May take a while (a plan's regex on a worker): lines arriving meanwhile queue in `unread`.
+          const found = await matcher.first(lines, signal);
+          if (found) {
+            this.unread.unshift(...lines.slice(found.index + 1));
+            return found.match;
+          }
+          continue;
+        }
+        if (owed !== undefined) {
+          throw new ConsoleError('TIMEOUT', this.path, `no line matching ${matcher.text} within ${timeoutMs} ms${this.lastRx()}`, {
+            details: { pattern: matcher.text, timeoutMs, unread: [...this.unread] },
+          });
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
       }
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.waiter = undefined;
-      };
-      const onAbort = (): void => {
-        done();
-        reject(new ConsoleError('ABORTED', this.path, `aborted while waiting for ${pattern}`, { cause: signal.reason }));
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(
-          new ConsoleError('TIMEOUT', this.path, `no line matching ${pattern} within ${timeoutMs} ms${this.lastRx()}`, {
-            details: { pattern: String(pattern), timeoutMs, unread: [...this.unread] },
-          }),
-        );
-      }, timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiter = {
-        pattern: single,
-        resolve: (match) => {
-          done();
-          resolve(match);
-        },
-        reject: (error) => {
-          done();
-          reject(error);
-        },
-      };
-    });
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (this.waiter === waiter) this.waiter = undefined;
+    }
   }
 
   flush(): void {
@@ -119,7 +147,7 @@ export class SerialConsole implements DutConsole {
   async close(): Promise<void> {
     const port = this.port;
     this.port = undefined;
-    this.waiter?.reject(new ConsoleError('CLOSED', this.path, 'console closed while waiting'));
+    this.waiter?.fail(new ConsoleError('CLOSED', this.path, 'console closed while waiting'));
     if (!port?.isOpen) return;
     await new Promise<void>((resolve) => port.close(() => resolve()));
   }
@@ -127,16 +155,11 @@ export class SerialConsole implements DutConsole {
   private received(text: string): void {
     this.record('rx', text);
     this.unread.push(text);
-    const waiter = this.waiter;
-    if (!waiter) return;
-    const match = text.match(waiter.pattern);
-    if (!match) return;
-    this.unread.length = 0;
-    waiter.resolve(match);
+    this.waiter?.wake();
   }
 
   private fail(error: ConsoleError): void {
-    this.waiter?.reject(error);
+    this.waiter?.fail(error);
   }
 
   private record(dir: 'rx' | 'tx', text: string): void {
