@@ -28,6 +28,7 @@ import type { Screen } from './operator/screens.js';
 import { renderScreen } from './operator/render.js';
 import { JournalFollower } from './outputs/follower.js';
 import { LogSync } from './outputs/stick-logs.js';
+import { MqttOutput, mqttStatus, type MqttStatus } from './outputs/mqtt.js';
 import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { StickWatcher } from './media/stick.js';
@@ -74,6 +75,8 @@ export interface App {
   /** The label printer's output (station config `label`), if any. */
   labels: LabelOutput | undefined;
   display: Display;
+  /** The MQTT output's connection and backlog (for `pijig status`); undefined without an mqtt section. */
+  mqttStatus: (() => MqttStatus) | undefined;
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
   reloadJob(): Promise<void>;
   stop(): Promise<void>;
@@ -271,6 +274,31 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     usb.start();
   }
 
+  // MQTT (station config `mqtt`): records through the follower, status and step events from the station.
+  const m = config.mqtt;
+  const mqtt =
+    m &&
+    new MqttOutput({
+      url: m.url,
+      clientId: m.client_id ?? `pijig-${config.station_id}`,
+      station: config.station_id,
+      topicPrefix: m.topic_prefix,
+      ...(m.username !== undefined ? { username: m.username } : {}),
+      ...(m.password_file !== undefined ? { passwordFile: m.password_file } : {}),
+      ...(m.tls ? { tls: m.tls } : {}),
+      keepaliveS: m.keepalive_s,
+      reconnectMs: m.reconnect_ms,
+      connectTimeoutMs: m.connect_timeout_ms,
+      ackTimeoutMs: m.ack_timeout_ms,
+      statusIntervalMs: m.status_interval_ms,
+      log,
+    });
+  const detachMqtt = mqtt?.attach(station);
+  if (mqtt) {
+    follower.add(mqtt);
+    await mqtt.start();
+  }
+
   return {
     station,
     panel,
@@ -281,6 +309,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     usb,
     labels,
     display,
+    mqttStatus: mqtt && (() => mqttStatus(mqtt, follower)),
     reloadJob,
     async stop() {
       watch.stop();
@@ -289,8 +318,10 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       await station.stop();
       detachPanel();
       detachDisplay();
+      detachMqtt?.();
       await stopLabels();
       await follower.stop();
+      await mqtt?.stop();
       await devices.console?.close().catch(() => {});
       await journal.close();
     },

@@ -8,6 +8,7 @@ const AREAS: [string, () => Promise<{ run(): Promise<BenchFigure[]> }>][] = [
   ['probe (real openocd vs the simulated STM32)', () => import('./probe.js')],
   ['usb log sync', () => import('./media.js')],
   ['plan regexes (worker thread)', () => import('./regex.js')],
+  ['mqtt (local mosquitto)', () => import('./mqtt.js')],
 ];
 
 const only = process.argv.slice(2);

@@ -3,6 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, type App } from '../app.js';
 import type { UnitRecord } from '../core/record.js';
+import { mqttSchema } from '../config/station.js';
 import type { StationState } from '../station/machine.js';
 import { insertStick, pullStick } from './stick.js';
 import { VirtualJig, type SimFault } from './jig.js';
@@ -22,6 +23,8 @@ export interface SimOptions {
   screenshots?: string;
   /** Unattended USB round trip: new bundle on a stick, cycles, pull, insert again for the logs. */
   usbDemo: boolean;
+  /** Publish to this MQTT broker (the station config's mqtt section with only a url). */
+  mqtt?: string;
   out: (line: string) => void;
   verbose: boolean;
 }
@@ -44,7 +47,9 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     logs.push(m);
     if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
   };
-  const app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200 });
+  const config = opts.mqtt === undefined ? ws.config : { ...ws.config, mqtt: mqttSchema.parse({ url: opts.mqtt }) };
+  if (config.mqtt) opts.out(`mqtt: publishing to ${config.mqtt.url} under ${config.mqtt.topic_prefix}/${config.station_id}/ (units, status, events)`);
+  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200 });
   try {
     if (!(await app.store.active())) {
       opts.out('first run: the engineer signs release 1.0.0 of the demo firmware; a stick brings it to the jig');
