@@ -28,6 +28,7 @@ import type { Screen } from './operator/screens.js';
 import { renderScreen } from './operator/render.js';
 import { JournalFollower } from './outputs/follower.js';
 import { LogSync } from './outputs/stick-logs.js';
+import { MqttOutput, mqttStatus, type MqttStatus } from './outputs/mqtt.js';
 import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { StickWatcher } from './media/stick.js';
@@ -101,6 +102,8 @@ export interface App {
   labels: LabelOutput | undefined;
   display: Display;
   control: ControlService | undefined;
+  /** The MQTT output's connection and backlog (for `pijig status`); undefined without an mqtt section. */
+  mqttStatus: (() => MqttStatus) | undefined;
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
   reloadJob(): Promise<void>;
   stop(): Promise<void>;
@@ -313,6 +316,8 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       glass: display,
       dataDir: config.dataDir,
       outputs: () => follower.status(),
+      // `mqtt` is set up below; read only when status is asked
+      mqtt: () => (mqtt ? mqttStatus(mqtt, follower) : undefined),
       devices: () => checks.map((c) => ({ name: c.name, ok: !watch.missing.includes(c.name) })),
       clock: () => ({ ...clockState }),
       scanner: () => (scanner ? { description: scanner.description, ok: !scannerProblem, ...(scannerProblem ? { detail: scannerProblem } : {}) } : undefined),
@@ -376,6 +381,31 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     usb.start();
   }
 
+  // MQTT (station config `mqtt`): records through the follower, status and step events from the station.
+  const m = config.mqtt;
+  const mqtt =
+    m &&
+    new MqttOutput({
+      url: m.url,
+      clientId: m.client_id ?? `pijig-${config.station_id}`,
+      station: config.station_id,
+      topicPrefix: m.topic_prefix,
+      ...(m.username !== undefined ? { username: m.username } : {}),
+      ...(m.password_file !== undefined ? { passwordFile: m.password_file } : {}),
+      ...(m.tls ? { tls: m.tls } : {}),
+      keepaliveS: m.keepalive_s,
+      reconnectMs: m.reconnect_ms,
+      connectTimeoutMs: m.connect_timeout_ms,
+      ackTimeoutMs: m.ack_timeout_ms,
+      statusIntervalMs: m.status_interval_ms,
+      log,
+    });
+  const detachMqtt = mqtt?.attach(station);
+  if (mqtt) {
+    follower.add(mqtt);
+    await mqtt.start();
+  }
+
   return {
     station,
     panel,
@@ -387,6 +417,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     labels,
     display,
     control,
+    mqttStatus: mqtt && (() => mqttStatus(mqtt, follower)),
     reloadJob,
     async stop() {
       await control?.close();
@@ -399,8 +430,10 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       await station.stop();
       detachPanel();
       detachDisplay();
+      detachMqtt?.();
       await stopLabels();
       await follower.stop();
+      await mqtt?.stop();
       await devices.console?.close().catch(() => {});
       await journal.close();
       await engineeringJournal.close();

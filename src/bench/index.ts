@@ -9,6 +9,7 @@ const AREAS: [string, () => Promise<{ run(): Promise<BenchFigure[]> }>][] = [
   ['usb log sync', () => import('./media.js')],
   ['history', () => import('./history.js')],
   ['plan regexes (worker thread)', () => import('./regex.js')],
+  ['mqtt (local mosquitto)', () => import('./mqtt.js')],
 ];
 
 const only = process.argv.slice(2);

@@ -50,6 +50,7 @@ export function statusLines(s: StatusSnapshot): string[] {
   lines.push(`devices  ${s.devices.length ? s.devices.map((d) => `${d.name} ${d.ok ? 'ok' : 'MISSING'}`).join(', ') : '-'}`);
   if (s.scanner) lines.push(`scanner  ${s.scanner.description} ${s.scanner.ok ? 'ok' : `FAILED ${s.scanner.detail ?? ''}`}`);
   lines.push(`outputs  ${s.outputs.length ? s.outputs.map((o) => `${o.name}: ${o.pending} pending${o.failures ? `, ${o.failures} failures (${o.lastError})` : ''}`).join('; ') : '-'}`);
+  if (s.mqtt) lines.push(`mqtt     ${s.mqtt.connected ? 'connected' : 'NOT connected'}, ${s.mqtt.backlog} records waiting${s.mqtt.failures ? `, ${s.mqtt.failures} failures` : ''}`);
   lines.push(`faults   ${s.faults.length ? s.faults.map((f) => `${f.title}${f.lines.length ? ` (${f.lines.join('; ')})` : ''}`).join('; ') : '-'}`);
   if (s.oled.length) lines.push(...boxed(s.oled));
   return lines;

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { SIM_FAULT_NAMES } from './sim-faults.js';
 import { positiveInt, type CliIo } from './io.js';
+import { mqttUrlProblem } from '../config/station.js';
 
 /** `pijig sim`: the whole station on the virtual jig. The simulator is loaded only when this command runs. */
 export function registerSim(program: Command, { out }: CliIo, examples: string, version: string): void {
@@ -19,8 +20,11 @@ export function registerSim(program: Command, { out }: CliIo, examples: string, 
     .option('--fresh', 'start from an empty workspace', false)
     .option('--screenshots <dir>', 'save the OLED after each cycle as PNG')
     .option('--usb-demo', 'with --cycles: bring a new signed bundle on a stick, run the cycles, collect the logs on a stick', false)
+    .option('--mqtt <url>', 'publish unit records, status and step events to this MQTT broker (mqtt://host[:port] or mqtts://...; see docs/mqtt.md)')
     .option('-v, --verbose', 'print the station log', false)
-    .action(async (o: { config: string; plan: string; dataDir: string; socket?: string; cycles?: number; headless: boolean; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; verbose: boolean }) => {
+    .action(async (o: { config: string; plan: string; dataDir: string; socket?: string; cycles?: number; headless: boolean; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; mqtt?: string; verbose: boolean }) => {
+      const mqttProblem = o.mqtt === undefined ? undefined : mqttUrlProblem(o.mqtt);
+      if (mqttProblem) throw new Error(`--mqtt ${o.mqtt}: ${mqttProblem}`);
       // The simulator loads only here: `serve` never imports anything under sim/.
       const { runSim } = await import('../sim/run.js');
       const { SIM_FAULTS } = await import('../sim/jig.js');
@@ -38,6 +42,7 @@ export function registerSim(program: Command, { out }: CliIo, examples: string, 
         fresh: o.fresh,
         ...(o.screenshots ? { screenshots: o.screenshots } : {}),
         usbDemo: o.usbDemo,
+        ...(o.mqtt !== undefined ? { mqtt: o.mqtt } : {}),
         out,
         verbose: o.verbose || o.headless,
         version,

@@ -8,6 +8,7 @@ import type { OperatorPanel } from '../operator/panel.js';
 import type { Screen } from '../operator/screens.js';
 import { renderScreen } from '../operator/render.js';
 import type { OutputStatus } from '../outputs/follower.js';
+import type { MqttStatus } from '../outputs/mqtt.js';
 import { ControlServer, type CommandHandler, type CommandTable, type ControlLimits } from './server.js';
 import { oledRows } from './oled-text.js';
 import { runSelftest, type CheckResult, type SelftestTarget } from './selftest.js';
@@ -27,6 +28,8 @@ export interface ControlDeps {
   glass: { width: number; height: number };
   dataDir: string;
   outputs: () => OutputStatus[];
+  /** The MQTT output's connection and backlog, when the station publishes to a broker. */
+  mqtt?: () => MqttStatus | undefined;
   devices: () => { name: string; ok: boolean }[];
   clock: () => { synchronized: boolean | undefined; source: string; checkedAt?: string };
   scanner: () => { description: string; ok: boolean; detail?: string } | undefined;
@@ -54,6 +57,7 @@ export interface StatusSnapshot extends Omit<StationStatus, 'last' | 'cycle'> {
   scanner?: { description: string; ok: boolean; detail?: string };
   clock: { synchronized: boolean | undefined; source: string; checkedAt?: string };
   outputs: OutputStatus[];
+  mqtt?: MqttStatus;
   uptimeS: number;
   startedAt: string;
   pid: number;
@@ -98,6 +102,7 @@ export async function startControl(deps: ControlDeps): Promise<ControlService> {
     const { last, cycle, ...rest } = s;
     const job = s.job;
     const scanner = deps.scanner();
+    const mqtt = deps.mqtt?.();
     return {
       station: deps.stationId,
       version: deps.version,
@@ -112,6 +117,7 @@ export async function startControl(deps: ControlDeps): Promise<ControlService> {
       ...(scanner ? { scanner } : {}),
       clock: deps.clock(),
       outputs: deps.outputs(),
+      ...(mqtt ? { mqtt } : {}),
       uptimeS: Math.round((now().getTime() - startedAt.getTime()) / 1000),
       startedAt: startedAt.toISOString(),
       pid: process.pid,

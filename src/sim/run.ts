@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, type App } from '../app.js';
 import type { UnitRecord } from '../core/record.js';
+import { mqttSchema } from '../config/station.js';
 import type { StationState } from '../station/machine.js';
 import { ejectStick, insertStick, pullStick } from './stick.js';
 import { handler } from '../control/service.js';
@@ -25,6 +26,8 @@ export interface SimOptions {
   screenshots?: string;
   /** Unattended USB round trip: new bundle on a stick, cycles, pull, insert again for the logs. */
   usbDemo: boolean;
+  /** Publish to this MQTT broker (the station config's mqtt section with only a url). */
+  mqtt?: string;
   out: (line: string) => void;
   verbose: boolean;
   /** The control socket (default: control.sock in the workspace). */
@@ -56,10 +59,12 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     for (const n of notes) n(m);
     if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
   };
+  const config = opts.mqtt === undefined ? ws.config : { ...ws.config, mqtt: mqttSchema.parse({ url: opts.mqtt }) };
+  if (config.mqtt) opts.out(`mqtt: publishing to ${config.mqtt.url} under ${config.mqtt.topic_prefix}/${config.station_id}/ (units, status, events)`);
   const socket = opts.socket ?? join(ws.root, 'control.sock');
   let labels = 0;
   const nextLabel = () => `LBL-${new Date().toISOString().slice(2, 10).replace(/-/g, '')}-${String(++labels).padStart(4, '0')}`;
-  const app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200, version: opts.version ?? '0.0.0', control: { socket, commands: jigCommands(jig, nextLabel) } });
+  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200, version: opts.version ?? '0.0.0', control: { socket, commands: jigCommands(jig, nextLabel) } });
   opts.out(`control socket: ${socket} (from another terminal: pijig status --socket ${socket}, or export PIJIG_SOCKET=${socket})`);
   try {
     if (!(await app.store.active())) {
