@@ -15,6 +15,7 @@ import { exportUnits } from './records/export.js';
 import { startApp, probeSettingsFrom, showOnDefaultDisplay, configFaultScreen } from './app.js';
 import { SIM_FAULTS, type SimFault } from './sim/jig.js';
 import { runSim } from './sim/run.js';
+import { systemdNotifier, startWatchdog } from './devices/systemd/notify.js';
 
 /**
  * The `pijig` command. The only place that reads argv and the environment, chooses real or
@@ -47,10 +48,16 @@ program
     const i2c = await LinuxI2cBus.open(config.i2c.bus);
     const app = await startApp(config, { gpio, i2c, probe: config.probe ? probeSettingsFrom(config.probe) : undefined, console: config.console }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
     app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
+    // Up, also in a fault state: READY, and the watchdog pings from this event loop from now on.
+    const notifier = systemdNotifier(process.env, { onError: (e) => err(`sd_notify: ${e.message}`) });
+    notifier.ready();
+    const stopWatchdog = startWatchdog(notifier, process.env);
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
+    notifier.stopping();
+    stopWatchdog();
     await app.stop();
     await gpio.close();
     await i2c.close();
