@@ -31,7 +31,7 @@ started=$SECONDS
 qemu_pid=""
 
 CHECKS=(first-boot multi-user service-ready station-fault status-json selftest stick-mounted
-  bundle-active stick-logs watchdog-restart root-readonly data-grown control-group ssh-host-key journal-persists)
+  bundle-active stick-logs stick-removed watchdog-restart root-readonly data-grown control-group ssh-host-key journal-persists image-update)
 declare -A RESULT=()
 # PIJIG_BOOT_TEST_ALLOW_MISSING="status-json selftest": those checks do not fail while the command
 # they use does not exist in this pijig at all (reported as MISSING); once it exists, it is checked.
@@ -145,7 +145,8 @@ rm -f "$work/stick.vfat"
 mkdir -p "$work/seed"
 cp "$work/engineer.pub" "$work/seed/authorized_keys"
 sed -e 's|^  public_keys: \[\].*|  public_keys:\n    - { name: boot-test, public_key: "'"$pubkey"'" }|' \
-  -e 's|^station_id: .*|station_id: qemu-virt|' "$repo/jig-config/station.yaml" > "$work/seed/station.yaml"
+  -e 's|^station_id: .*|station_id: qemu-virt|' -e 's|^  path: /dev/ttyAMA0 .*|  path: /dev/ttyS1|' \
+  "$repo/jig-config/station.yaml" > "$work/seed/station.yaml"
 pijig config check "$work/seed/station.yaml" "$repo/jig-config/plan.yaml" > /dev/null || { echo "boot-test: the test's station.yaml is invalid" >&2; exit 2; }
 mmd -i "$boot" ::pijig
 mcopy -i "$boot" "$work/seed/authorized_keys" "$work/seed/station.yaml" ::pijig/
@@ -189,7 +190,10 @@ DTS
 node -e 'const b=Buffer.alloc(4); b.writeUInt32LE(((1<<2)|(1<<3)|(1<<17)|(1<<27))>>>0); process.stdout.write(b)' > "$work/gplev.bin"
 
 boot_no=0
+stick_attached=yes
 start_qemu() {
+  local stick=()
+  [ "$stick_attached" = yes ] && stick=(-drive file="$work/stick.img",format=raw,if=none,id=stick -device usb-storage,bus=xhci.0,drive=stick,id=stickdev)
   boot_no=$((boot_no + 1))
   log "boot $boot_no"
   # SIGKILL deadline: a boot test never outlives 20 minutes per boot
@@ -199,8 +203,8 @@ start_qemu() {
     -drive file="$work/disk.img",format=raw,if=none,id=card -device virtio-blk-pci,drive=card \
     -device virtio-rng-pci \
     -netdev user,id=net,restrict=on,hostfwd=tcp:127.0.0.1:"$port"-:22 -device virtio-net-pci,netdev=net,romfile= \
-    -device qemu-xhci,id=xhci -drive file="$work/stick.img",format=raw,if=none,id=stick -device usb-storage,bus=xhci.0,drive=stick \
-    -serial file:"$work/console-$boot_no.log" -monitor none &
+    -device qemu-xhci,id=xhci "${stick[@]}" \
+    -serial file:"$work/console-$boot_no.log" -monitor unix:"$work/monitor.sock",server=on,wait=off &
   qemu_pid=$!
 }
 
@@ -212,7 +216,7 @@ on_jig() { local t="$1"; shift; deadline "$t" "${SSH[@]}" -o StrictHostKeyChecki
 wait_ssh() { # seconds
   local until=$(( SECONDS + $1 ))
   while [ $SECONDS -lt $until ]; do
-    kill -0 "$qemu_pid" 2>/dev/null || { log "qemu exited"; return 1; }
+    kill -0 "$qemu_pid" 2>/dev/null || { wait "$qemu_pid" 2>/dev/null; qemu_pid=""; log "qemu exited"; return 1; }
     if on_jig 20 true 2> "$work/ssh.err"; then return 0; fi
     sleep 5
   done
@@ -301,6 +305,16 @@ else
   mark fail stick-logs "log: ${synced:-none}; stick: $onstick"
 fi
 
+# pulling the stick: the mount goes with the device, the station carries on
+echo "device_del stickdev" | deadline 10 socat - UNIX-CONNECT:"$work/monitor.sock" > /dev/null
+gone=$(on_jig 90 'for i in $(seq 80); do findmnt -rn /media/pijig/sda1 > /dev/null || { echo unmounted; break; }; sleep 1; done; systemctl list-units --all --plain --no-legend "media-pijig-*.mount" | wc -l; systemctl is-active pijig' | paste -sd' ')
+if [ "$gone" = "unmounted 0 active" ]; then
+  mark pass stick-removed "stick pulled (QEMU device_del): /media/pijig/sda1 unmounted, its mount unit collected, pijig still active"
+else
+  mark fail stick-removed "after device_del: $gone (expected: unmounted, 0 mount units, pijig active)"
+fi
+stick_attached=no
+
 # the watchdog: freeze the station's event loop (SIGSTOP) and wait for systemd to replace it
 pid_before=$(on_jig 30 'systemctl show pijig -p MainPID --value')
 restarts_before=$(on_jig 30 'systemctl show pijig -p NRestarts --value')
@@ -336,35 +350,48 @@ else
   mark fail control-group "$groups"
 fi
 
-# persistence: mark this boot in the journal, reboot, look for it
+# persistence across an image update: mark this boot in the journal, shut down, write the image's
+# boot and root partitions over the card's (what README's update does with dd), boot again
 token="pijig-boot-test-$RANDOM$RANDOM"
 machine_id_1=$(on_jig 30 'cat /etc/machine-id')
 on_jig 30 "logger -t pijig-boot-test $token && sudo journalctl --sync && sudo journalctl --flush"
 on_jig 30 'sudo systemctl reboot' || true
 if ! wait_qemu_exit 180; then log "no reboot within 180 s: stopping qemu"; stop_qemu; fi
+update_end=$(sfdisk --json "$image" | node -e 'const p=JSON.parse(require("fs").readFileSync(0)).partitiontable.partitions; console.log(p[1].start + p[1].size)')
+dd if="$image" of="$work/disk.img" bs=512 skip=8192 seek=8192 count=$(( update_end - 8192 )) conv=notrunc,sparse status=none
+log "image update: sectors 8192..$update_end (boot and root partitions) rewritten, data partition kept"
 
-# --- boot 2 ----------------------------------------------------------------------------------
-start_qemu
+# --- boot 2 (and 3): the updated root's first boot restores the machine-id and reboots once ----
 HOSTKEY_MODE=yes
-if wait_ssh 600; then
-  mark pass ssh-host-key "same SSH host key after the reboot (strict host key checking)"
+start_qemu
+if ! wait_ssh 600 && [ -z "$qemu_pid" ]; then
+  log "boot $boot_no ended by itself: the updated root's first boot took the machine-id back from the data partition and rebooted"
+  start_qemu
+  wait_ssh 600
+fi
+if on_jig 30 true 2> /dev/null; then
+  mark pass ssh-host-key "same SSH host key after the image update (strict host key checking)"
   on_jig 300 'systemctl is-system-running --wait' > /dev/null
   machine_id_2=$(on_jig 30 'cat /etc/machine-id')
-  seen=$(on_jig 30 "journalctl -b -1 -t pijig-boot-test --no-pager -o cat | grep -c $token")
-  boots=$(on_jig 30 'journalctl --list-boots --no-pager | wc -l')
+  seen=$(on_jig 30 "journalctl -t pijig-boot-test --no-pager -o cat | grep -c $token")
+  boots=$(on_jig 30 'journalctl --list-boots --no-pager --quiet | wc -l')
   if [ "${seen:-0}" -ge 1 ] && [ "$machine_id_1" = "$machine_id_2" ]; then
-    mark pass journal-persists "boot 1's journal entry read back in boot 2 from /var/log/journal on the data partition ($boots boots listed, machine-id $machine_id_2 kept)"
+    mark pass journal-persists "boot 1's journal entry read back after a reboot and an image update, from /var/log/journal on the data partition ($boots boots listed, machine-id $machine_id_2 kept)"
   else
-    mark fail journal-persists "token seen ${seen:-0} times in the previous boot; machine-id $machine_id_1 -> $machine_id_2"
+    mark fail journal-persists "token seen ${seen:-0} times; machine-id $machine_id_1 -> ${machine_id_2:-?}"
   fi
   state2=$(on_jig 330 'for i in $(seq 300); do [ "$(systemctl is-active pijig)" = active ] && break; sleep 1; done; systemctl is-system-running; systemctl is-active pijig' | paste -sd' ')
-  if [ "$state2" = "running active" ]; then mark pass multi-user "second boot: system running, pijig active"
-  else mark fail multi-user "second boot: system/pijig $state2"; fi
+  kept=$(on_jig 30 "sudo grep -c '${bundle_id}' /var/lib/pijig/bundles/active.json; grep -c '^station_id: qemu-virt' /etc/pijig/station.yaml" | paste -sd' ')
+  if [ "$state2" = "running active" ] && [ "$kept" = "1 1" ]; then
+    mark pass image-update "after the update: system running, pijig active, bundle ${bundle_id:0:12} still active, the card's station.yaml kept"
+  else
+    mark fail image-update "after the update: system/pijig $state2; bundle active / station.yaml kept: $kept"
+  fi
   on_jig 30 'sudo systemctl poweroff' || true
   wait_qemu_exit 120 || stop_qemu
 else
-  mark fail ssh-host-key "no SSH login after the reboot (a changed host key fails strict checking): $(tail -1 "$work/ssh.err")"
-  mark fail journal-persists "second boot not reached"
+  mark fail ssh-host-key "no SSH login after the image update (a changed host key fails strict checking): $(tail -1 "$work/ssh.err")"
+  mark fail journal-persists "boot after the update not reached"
 fi
 stop_qemu
 

@@ -32,6 +32,8 @@ img="$out/pijig-$version-arm64.img"
 step "root filesystem (cache: $cache)"
 # PIJIG_ROOTFS_TARBALL: use this root filesystem tarball instead (while working on the recipe)
 tarball="${PIJIG_ROOTFS_TARBALL:-$("$here/rootfs.sh")}"
+# keep the two newest root filesystems in the cache (each is about 300 MB)
+ls -t "$cache"/rootfs-*.tar.zst 2>/dev/null | tail -n +3 | xargs -r rm -f --
 
 root="$work/root"
 data="$work/data"

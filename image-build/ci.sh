@@ -20,7 +20,7 @@ declare -A NEED=(
   [dosfstools]=mkfs.vfat [mtools]=mcopy [e2fsprogs]=mkfs.ext4 [fdisk]=sfdisk [zstd]=zstd
   [gcc-aarch64-linux-gnu]=aarch64-linux-gnu-gcc [g++-aarch64-linux-gnu]=aarch64-linux-gnu-g++
   [device-tree-compiler]=dtc [openssh-client]=ssh [file]=file [systemd]=systemd-analyze
-  [python3]=python3 [make]=make
+  [python3]=python3 [make]=make [socat]=socat
 )
 missing=()
 for pkg in "${!NEED[@]}"; do

@@ -39,6 +39,12 @@ systemd-tmpfiles --create --exclude-prefix=/dev --exclude-prefix=/proc --exclude
   --exclude-prefix=/run --exclude-prefix=/tmp --exclude-prefix=/var/tmp --exclude-prefix=/var/log \
   --exclude-prefix=/var/lib/systemd --exclude-prefix=/home --exclude-prefix=/etc/pijig 2>&1 | sed 's/^/  tmpfiles: /' || true
 
+say "pijig.service as the image's own systemd sees it"
+systemd-analyze verify --man=no /etc/systemd/system/pijig.service
+score=$(systemd-analyze security --offline=true --no-pager /etc/systemd/system/pijig.service | sed -n 's/.*Overall exposure level for pijig.service: \([0-9.]*\).*/\1/p')
+say "  systemd-analyze security --offline=true: $score"
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 4.0) }' || { echo "configure-root: pijig.service exposure $score is above 4.0" >&2; exit 1; }
+
 say "boot partition (config.txt, cmdline.txt, kernel, initrd, device trees)"
 DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
 sed 's/^/  cmdline.txt: /' /boot/firmware/cmdline.txt
