@@ -86,6 +86,7 @@ finish() {
 }
 
 stop_qemu() {
+  declare -F ssh_close > /dev/null && ssh_close
   [ -n "$qemu_pid" ] || return 0
   if kill -0 "$qemu_pid" 2>/dev/null; then kill -KILL "$qemu_pid" 2>/dev/null; fi
   wait "$qemu_pid" 2>/dev/null
@@ -195,6 +196,7 @@ boot_no=0
 stick_attached=yes
 start_qemu() {
   local stick=()
+  ssh_close
   [ "$stick_attached" = yes ] && stick=(-drive file="$work/stick.img",format=raw,if=none,id=stick -device usb-storage,bus=xhci.0,drive=stick,id=stickdev)
   boot_no=$((boot_no + 1))
   log "boot $boot_no"
@@ -210,8 +212,12 @@ start_qemu() {
   qemu_pid=$!
 }
 
-SSH=(ssh -i "$work/engineer" -p "$port" -o BatchMode=yes -o ConnectTimeout=10 -o LogLevel=ERROR
-  -o UserKnownHostsFile="$work/known_hosts" -o ServerAliveInterval=5 -o ServerAliveCountMax=3)
+# One SSH connection carries the commands of a boot (multiplexed): a login per command costs a
+# logind session and a user manager each, which is slow under emulation.
+SSH=(ssh -i "$work/engineer" -p "$port" -o BatchMode=yes -o ConnectTimeout=30 -o LogLevel=ERROR
+  -o UserKnownHostsFile="$work/known_hosts" -o ServerAliveInterval=15 -o ServerAliveCountMax=8
+  -o ControlMaster=auto -o ControlPath="$work/ssh-%C" -o ControlPersist=300)
+ssh_close() { [ -n "$(ls "$work"/ssh-* 2>/dev/null)" ] && "${SSH[@]}" -O exit engineer@127.0.0.1 > /dev/null 2>&1; rm -f "$work"/ssh-*; return 0; }
 # run a command on the jig as the engineer (deadline in seconds first)
 on_jig() { local t="$1"; shift; [ "$t" -ge 120 ] || t=120; deadline "$t" "${SSH[@]}" -o StrictHostKeyChecking="${HOSTKEY_MODE:-accept-new}" engineer@127.0.0.1 "$@"; }
 
