@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadStation } from '../config/station.js';
 import { ConfigError } from '../config/errors.js';
 import { startApp, showOnDefaultDisplay, configFaultScreen } from '../app.js';
+import { systemdNotifier, startWatchdog } from '../devices/systemd/notify.js';
 import type { CliIo } from './io.js';
 
 /** `pijig serve`: the station on the Raspberry Pi's own hardware. */
@@ -26,10 +27,16 @@ export function registerServe(program: Command, { err }: CliIo): void {
       const i2c = await LinuxI2cBus.open(config.i2c.bus);
       const app = await startApp(config, { gpio, i2c, probe: config.probe, console: config.console, printer: config.label?.connection }, { log: (m) => err(`${new Date().toISOString()} ${m}`) });
       app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
+      // Up, also in a fault state: READY, and the watchdog pings from this event loop from now on.
+      const notifier = systemdNotifier(process.env, { onError: (e) => err(`sd_notify: ${e.message}`) });
+      notifier.ready();
+      const stopWatchdog = startWatchdog(notifier, process.env);
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
+      notifier.stopping();
+      stopWatchdog();
       await app.stop();
       await gpio.close();
       await i2c.close();
