@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { loadStation } from '../config/station.js';
 import { ConfigError } from '../config/errors.js';
 import { DEFAULT_SOCKET } from '../control/client.js';
+import { startApp, showOnDefaultDisplay, configFaultScreen } from '../app.js';
+import { systemdNotifier, startWatchdog } from '../devices/systemd/notify.js';
 import type { CliIo } from './io.js';
 
 /** `pijig serve`: the station on the Raspberry Pi's own hardware. */
@@ -12,10 +14,9 @@ export function registerServe(program: Command, { err }: CliIo, version: string)
     .description('run the station on the Raspberry Pi hardware')
     .option('-c, --config <file>', 'station wiring', '/etc/pijig/station.yaml')
     .option('--socket <path>', 'the control socket (read and act; a read-only status.sock goes beside it)', DEFAULT_SOCKET)
-    .option('--control-group <group>', 'the group that may act through the control socket (default: the service\'s own group)')
+    .option('--control-group <group>', `the group that may act through the control socket (default: ${CONTROL_GROUP} when it exists, else the service's own group)`)
     .action(async (o: { config: string; socket: string; controlGroup?: string }) => {
-      // Hardware libraries (and the station) load only here, on the Pi.
-      const { startApp, showOnDefaultDisplay, configFaultScreen } = await import('../app.js');
+      // Hardware libraries load only here, on the Pi.
       const { openGpioChip } = await import('../devices/gpio/open.js');
       const { LinuxI2cBus } = await import('../devices/i2c/i2c.real.js');
       const { SystemdClock } = await import('../devices/clock/clock.systemd.js');
@@ -28,7 +29,7 @@ export function registerServe(program: Command, { err }: CliIo, version: string)
         throw e;
       }
       const log = (m: string) => err(`${new Date().toISOString()} ${m}`);
-      const actGid = o.controlGroup === undefined ? undefined : await groupId(o.controlGroup);
+      const actGid = o.controlGroup !== undefined ? await groupId(o.controlGroup) : await groupId(CONTROL_GROUP).catch(() => undefined);
       const { chip: gpio } = await openGpioChip(config.gpio.backend, { ...(config.gpio.chip ? { chip: config.gpio.chip } : {}), log });
       const i2c = await LinuxI2cBus.open(config.i2c.bus);
       let scanner;
@@ -40,15 +41,24 @@ export function registerServe(program: Command, { err }: CliIo, version: string)
         { log, version, control: { socket: o.socket, ...(actGid !== undefined ? { actGid } : {}) } },
       );
       app.station.on('record', (r) => err(`${r.endedAt} unit #${r.seq} ${r.serial ?? '-'} ${r.result}${r.reason ? ` ${r.failedStep}: ${r.reason}` : ''}`));
+      // Up, also in a fault state: READY, and the watchdog pings from this event loop from now on.
+      const notifier = systemdNotifier(process.env, { onError: (e) => err(`sd_notify: ${e.message}`) });
+      notifier.ready();
+      const stopWatchdog = startWatchdog(notifier, process.env);
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
+      notifier.stopping();
+      stopWatchdog();
       await app.stop();
       await gpio.close();
       await i2c.close();
     });
 }
+
+/** The group whose members may act on the station (systemd/pijig.sysusers.conf). */
+const CONTROL_GROUP = 'pijig-control';
 
 /** A group's gid from /etc/group (Node has no getgrnam). */
 async function groupId(name: string): Promise<number> {

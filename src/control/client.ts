@@ -108,7 +108,7 @@ function connectError(path: string, err: NodeJS.ErrnoException): ControlClientEr
   if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
     return new ControlClientError('NOT_RUNNING', `no pijig station is listening at ${path} (is the service running? \`systemctl status pijig\`; the virtual jig prints its socket; or pass --socket PATH)`, { cause: err });
   }
-  if (err.code === 'EACCES') return new ControlClientError('EACCES', `${path}: permission denied (acting on the station needs the socket's group, e.g. \`sudo usermod -aG pijig $USER\`, or root)`, { cause: err });
+  if (err.code === 'EACCES') return new ControlClientError('EACCES', `${path}: permission denied (acting on the station needs the socket's group: \`sudo usermod -aG pijig-control $USER\`, then log in again; or root)`, { cause: err });
   return new ControlClientError(err.code ?? 'CONNECT_FAILED', `${path}: ${err.message}`, { cause: err });
 }
 
