@@ -33,6 +33,10 @@ import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { StickWatcher } from './media/stick.js';
 import { UsbMedia } from './media/usb.js';
+import type { ClockSync } from './devices/clock/clock.js';
+import type { BarcodeScanner } from './devices/scanner/scanner.js';
+import { startControl, type ControlService } from './control/service.js';
+import type { CommandTable, ControlLimits } from './control/server.js';
 import { LabelOutput } from './outputs/label.js';
 import { openPrinter, type PrinterConnection } from './devices/printer/open.js';
 import { zplLabel } from './devices/printer/zpl.js';
@@ -53,6 +57,22 @@ export interface Hardware {
   onOpenocd?: (p: OpenocdProcessInfo) => void;
   /** The label printer: the station's `label.connection` on the Pi, the simulated printer on the virtual jig. */
   printer?: PrinterConnection | undefined;
+  /** Whether the clock is synchronised (systemd's view on the Pi). */
+  clock?: ClockSync;
+  /** The fixture's barcode scanner, when it has one. */
+  scanner?: BarcodeScanner;
+}
+
+/** The control socket (docs/control.md). */
+export interface ControlOptions {
+  socket: string;
+  /** The read-only socket (default status.sock beside `socket`; null: none). */
+  readSocket?: string | null;
+  /** Group allowed to act (chown of the act socket). Default: the service's own group. */
+  actGid?: number;
+  limits?: Partial<ControlLimits>;
+  /** The virtual jig's own commands. */
+  commands?: CommandTable;
 }
 
 export interface AppOptions {
@@ -62,6 +82,12 @@ export interface AppOptions {
   stickPollMs?: number;
   /** While a configured device is missing, look again this often (default 5 s). */
   deviceRecheckMs?: number;
+  /** Listen on the control socket. */
+  control?: ControlOptions;
+  /** pijig's version, for status and the socket's hello. */
+  version?: string;
+  /** How often the clock's synchronisation is asked again (default 60 s). */
+  clockPollMs?: number;
 }
 
 export interface App {
@@ -75,6 +101,7 @@ export interface App {
   /** The label printer's output (station config `label`), if any. */
   labels: LabelOutput | undefined;
   display: Display;
+  control: ControlService | undefined;
   /** The MQTT output's connection and backlog (for `pijig status`); undefined without an mqtt section. */
   mqttStatus: (() => MqttStatus) | undefined;
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
@@ -182,6 +209,19 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
 
   const journal = await Journal.open(join(config.dataDir, 'units.jsonl'));
   if (journal.recovery.tornBytes) log(`journal: cut a torn last line of ${journal.recovery.tornBytes} bytes (kept in ${journal.recovery.tornSavedTo})`);
+  // Engineering runs (`pijig run-step`) are recorded apart from the units.
+  const engineeringJournal = await Journal.open(join(config.dataDir, 'engineering.jsonl'));
+  const clock = hw.clock;
+  const clockState: { synchronized: boolean | undefined; source: string; checkedAt?: string } = { synchronized: undefined, source: clock?.source ?? 'no clock source' };
+  const pollClock = async () => {
+    if (!clock) return;
+    const synced = await clock.synchronized();
+    if (synced !== clockState.synchronized && synced !== undefined) log(`clock ${synced ? 'synchronised' : 'NOT synchronised'} (${clock.source})`);
+    Object.assign(clockState, { synchronized: synced, checkedAt: new Date().toISOString() });
+  };
+  await pollClock();
+  const clockTimer = setInterval(() => void pollClock(), opts.clockPollMs ?? 60_000);
+  clockTimer.unref();
   const state = await StationState.open(config.dataDir);
   const store = new BundleStore(config.dataDir);
   const follower = new JournalFollower({ journal, dataDir: config.dataDir, log });
@@ -195,6 +235,8 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     journal,
     state,
     startGate: () => (importer?.busy ? 'IMPORTING IMAGE' : undefined),
+    clockSynced: () => clockState.synchronized,
+    engineeringJournal,
   });
   station.on('log', log);
   station.on('listener-error', (event, err) => log(`output for ${event} failed: ${(err as Error).message}`));
@@ -231,6 +273,71 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
 
   const watch = new DeviceWatch({ station, checks, log, ...(opts.deviceRecheckMs !== undefined ? { recheckMs: opts.deviceRecheckMs } : {}) });
   await watch.start();
+
+  // The fixture's barcode scanner: a scanned label goes into the next unit's record.
+  const scanner = hw.scanner;
+  let scannerProblem: string | undefined;
+  const offScanner: (() => void)[] = [];
+  if (scanner) {
+    try {
+      await scanner.open();
+      offScanner.push(
+        scanner.onScan((code) => {
+          log(`scanned label ${code}`);
+          station.scan(code);
+        }),
+        scanner.onReject((why) => log(`scanner: ${why}`)),
+      );
+    } catch (err) {
+      scannerProblem = (err as Error).message;
+      log(`scanner: ${scannerProblem} (the station runs without it)`);
+    }
+  }
+  station.on('engineering', (phase, step, record) => {
+    if (phase === 'started') panel.showMessage({ kind: 'message', title: 'ENGINEERING RUN', lines: [step, 'over SSH'], icon: 'wait' });
+    else {
+      panel.clearMessage();
+      log(`engineering run of ${step}: ${record ? `${record.result}${record.reason ? ` ${record.reason}` : ''} (engineering.jsonl #${record.seq})` : 'not recorded'}`);
+    }
+  });
+
+  let control: ControlService | undefined;
+  if (opts.control) {
+    const i2cChecks = [{ name: `${config.display.controller} i2c-${config.i2c.bus} 0x${config.display.address.toString(16)}`, check: async () => void (await hw.i2c.read(config.display.address, 1)) }, ...checks];
+    const { commands: extraCommands, ...socketOptions } = opts.control;
+    // The engineer's socket is a convenience, not the line: if it cannot listen, the station runs without it.
+    control = await startControl({
+      ...socketOptions,
+      ...(extraCommands ? { extraCommands } : {}),
+      stationId: config.station_id,
+      version: opts.version ?? '0.0.0',
+      station,
+      panel,
+      glass: display,
+      dataDir: config.dataDir,
+      outputs: () => follower.status(),
+      // `mqtt` is set up below; read only when status is asked
+      mqtt: () => (mqtt ? mqttStatus(mqtt, follower) : undefined),
+      devices: () => checks.map((c) => ({ name: c.name, ok: !watch.missing.includes(c.name) })),
+      clock: () => ({ ...clockState }),
+      scanner: () => (scanner ? { description: scanner.description, ok: !scannerProblem, ...(scannerProblem ? { detail: scannerProblem } : {}) } : undefined),
+      selftest: () => ({
+        dataDir: config.dataDir,
+        journalPath: journal.path,
+        probe: hw.probe,
+        inputs,
+        relay: dutRelay,
+        i2c: i2cChecks,
+        clock: clock ?? { source: 'no clock source', synchronized: async () => undefined },
+        busy: () => station.running,
+      }),
+      log,
+    }).catch((err: Error) => {
+      log(`control socket: ${err.message} (the station runs without it; pijig status and the other engineer's commands cannot reach it)`);
+      return undefined;
+    });
+    if (control) log(`control socket ${control.server.paths.act} (act)${control.server.paths.read ? `, ${control.server.paths.read} (read)` : ''}`);
+  }
 
   // Labels (issue 14): the printer is one more output of the follower; its problems go on the OLED.
   let labels: LabelOutput | undefined;
@@ -309,9 +416,14 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     usb,
     labels,
     display,
+    control,
     mqttStatus: mqtt && (() => mqttStatus(mqtt, follower)),
     reloadJob,
     async stop() {
+      await control?.close();
+      clearInterval(clockTimer);
+      for (const off of offScanner) off();
+      await scanner?.close().catch(() => {});
       watch.stop();
       await usb?.stop();
       detachMedia();
@@ -324,6 +436,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       await mqtt?.stop();
       await devices.console?.close().catch(() => {});
       await journal.close();
+      await engineeringJournal.close();
     },
   };
 }

@@ -5,14 +5,16 @@ import { positiveInt, type CliIo } from './io.js';
 import { mqttUrlProblem } from '../config/station.js';
 
 /** `pijig sim`: the whole station on the virtual jig. The simulator is loaded only when this command runs. */
-export function registerSim(program: Command, { out }: CliIo, examples: string): void {
+export function registerSim(program: Command, { out }: CliIo, examples: string, version: string): void {
   program
     .command('sim')
     .description('run the station on the virtual jig (simulated GPIO, OLED, INA219, LEDs, console, and an STM32 that the real openocd programs)')
     .option('-c, --config <file>', 'station wiring to simulate', join(examples, 'station.yaml'))
     .option('--plan <file>', 'test plan for the demo bundle', join(examples, 'plan.yaml'))
     .option('--data-dir <dir>', 'the virtual jig workspace (station data, sticks, engineer key, DUT flash)', '.pijig-sim')
+    .option('--socket <path>', 'the control socket (default: control.sock in the workspace)')
     .option('--cycles <n>', 'run N complete cycles unattended and exit (non-zero if any did not end as expected)', (v) => positiveInt(v, '--cycles'))
+    .option('--headless', 'no terminal: run until Ctrl-C / SIGTERM, driven over the control socket', false)
     .addOption(new Option('--fault <name...>', `inject a fault into every unit (expect FAIL or ERROR): ${SIM_FAULT_NAMES.join(', ')}`))
     .option('--keep-unit', 'keep the same unit in the fixture when the lid opens (re-test)', false)
     .option('--fresh', 'start from an empty workspace', false)
@@ -20,7 +22,7 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
     .option('--usb-demo', 'with --cycles: bring a new signed bundle on a stick, run the cycles, collect the logs on a stick', false)
     .option('--mqtt <url>', 'publish unit records, status and step events to this MQTT broker (mqtt://host[:port] or mqtts://...; see docs/mqtt.md)')
     .option('-v, --verbose', 'print the station log', false)
-    .action(async (o: { config: string; plan: string; dataDir: string; cycles?: number; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; mqtt?: string; verbose: boolean }) => {
+    .action(async (o: { config: string; plan: string; dataDir: string; socket?: string; cycles?: number; headless: boolean; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; mqtt?: string; verbose: boolean }) => {
       const mqttProblem = o.mqtt === undefined ? undefined : mqttUrlProblem(o.mqtt);
       if (mqttProblem) throw new Error(`--mqtt ${o.mqtt}: ${mqttProblem}`);
       // The simulator loads only here: `serve` never imports anything under sim/.
@@ -33,6 +35,8 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
         stationFile: o.config,
         planFile: o.plan,
         ...(o.cycles !== undefined ? { cycles: o.cycles } : {}),
+        ...(o.socket ? { socket: resolve(o.socket) } : {}),
+        headless: o.headless,
         faults: (o.fault ?? []) as (keyof typeof SIM_FAULTS)[],
         keepUnit: o.keepUnit,
         fresh: o.fresh,
@@ -40,7 +44,8 @@ export function registerSim(program: Command, { out }: CliIo, examples: string):
         usbDemo: o.usbDemo,
         ...(o.mqtt !== undefined ? { mqtt: o.mqtt } : {}),
         out,
-        verbose: o.verbose,
+        verbose: o.verbose || o.headless,
+        version,
       });
       if (o.cycles !== undefined) {
         out(`${summary.cycles} cycles, ${summary.cycles - summary.unexpected} as expected; ${summary.openocdProcesses} openocd processes; journal: ${resolve(o.dataDir, 'data', 'units.jsonl')}`);

@@ -287,6 +287,13 @@ export const stationSchema = z
       .optional(),
     light_sensors: z.array(lightSensor).default([]),
     console: z.strictObject({ path: z.string().min(1), baud: z.int().positive().default(115200) }).optional(),
+    scanner: z
+      .discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('serial'), path: z.string().min(1).describe('/dev/ttyACM0 (USB-CDC) or /dev/ttyUSB0'), baud: z.int().positive().default(9600) }),
+        z.strictObject({ kind: z.literal('hid'), path: z.string().min(1).describe('the scanner\'s input event device, e.g. /dev/input/by-id/usb-...-event-kbd') }),
+      ])
+      .optional()
+      .describe('barcode scanner for board labels: the label goes into the record; a plan can require a scan before START'),
     probe: probeSchema.optional(),
     media: mediaSchema.optional(),
     mqtt: mqttSchema.optional(),

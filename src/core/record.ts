@@ -43,6 +43,10 @@ export interface UnitRecord {
   image?: { bundleId: string; version: string; imageHash: string; regions: Record<string, string> };
   serial?: string;
   mac?: string;
+  /** The board label a barcode scanner read before START (when the fixture has one). */
+  label?: string;
+  /** Whether the system clock was synchronised (NTP) when the record was made; absent: unknown. */
+  clockSynced?: boolean;
   startedAt: string;
   endedAt: string;
   durationMs: number;

@@ -49,6 +49,8 @@ export const unitMessageSchema = z
     image: z.object({ bundleId: z.string(), version: z.string(), imageHash: z.string(), regions: z.record(z.string(), z.string()) }).optional(),
     serial: z.string().optional(),
     mac: z.string().optional(),
+    label: z.string().optional().describe('the board label a barcode scanner read before START'),
+    clockSynced: z.boolean().optional().describe('whether the clock was synchronised (NTP) when the record was made; absent: unknown'),
     startedAt: iso,
     endedAt: iso,
     durationMs: z.number(),

@@ -1,14 +1,17 @@
 import { join } from 'node:path';
 import { mkdir, readFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, type App } from '../app.js';
 import type { UnitRecord } from '../core/record.js';
 import { mqttSchema } from '../config/station.js';
 import type { StationState } from '../station/machine.js';
-import { insertStick, pullStick } from './stick.js';
+import { ejectStick, insertStick, pullStick } from './stick.js';
+import { handler } from '../control/service.js';
+import type { CommandTable } from '../control/server.js';
 import { VirtualJig, type SimFault } from './jig.js';
 import { prepareWorkspace, type SimWorkspace } from './workspace.js';
-import { runTerminal, toQuadrants } from './terminal.js';
+import { runTerminal, oledText } from './terminal.js';
 
 export interface SimOptions {
   root: string;
@@ -27,6 +30,13 @@ export interface SimOptions {
   mqtt?: string;
   out: (line: string) => void;
   verbose: boolean;
+  /** The control socket (default: control.sock in the workspace). */
+  socket?: string;
+  /** No terminal: run until SIGINT/SIGTERM, driven over the control socket (`jig` commands). */
+  headless?: boolean;
+  /** Resolves when a headless sim should stop (default: SIGINT or SIGTERM). */
+  until?: Promise<void>;
+  version?: string;
 }
 
 export interface SimSummary {
@@ -43,20 +53,35 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
   });
   const logs: string[] = [];
+  const notes = new Set<(message: string) => void>();
   const log = (m: string) => {
     logs.push(m);
+    for (const n of notes) n(m);
     if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
   };
   const config = opts.mqtt === undefined ? ws.config : { ...ws.config, mqtt: mqttSchema.parse({ url: opts.mqtt }) };
   if (config.mqtt) opts.out(`mqtt: publishing to ${config.mqtt.url} under ${config.mqtt.topic_prefix}/${config.station_id}/ (units, status, events)`);
-  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200 });
+  const socket = opts.socket ?? join(ws.root, 'control.sock');
+  let labels = 0;
+  const nextLabel = () => `LBL-${new Date().toISOString().slice(2, 10).replace(/-/g, '')}-${String(++labels).padStart(4, '0')}`;
+  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200, version: opts.version ?? '0.0.0', control: { socket, commands: jigCommands(jig, nextLabel) } });
+  opts.out(`control socket: ${socket} (from another terminal: pijig status --socket ${socket}, or export PIJIG_SOCKET=${socket})`);
   try {
     if (!(await app.store.active())) {
       opts.out('first run: the engineer signs release 1.0.0 of the demo firmware; a stick brings it to the jig');
       await deliverBundle(ws, app, '1.0.0', opts.out);
     }
+    if (opts.cycles === undefined && opts.headless) {
+      opts.out('headless: the virtual jig runs until SIGINT or SIGTERM; drive it with the control socket\'s "jig" command (docs/control.md)');
+      await (opts.until ??
+        new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        }));
+      return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
+    }
     if (opts.cycles === undefined) {
-      await interactive(ws, jig, app);
+      await interactive(ws, jig, app, socket, nextLabel, notes);
       return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
     }
     if (opts.usbDemo) {
@@ -85,13 +110,15 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
       opts.out('usb demo: the stick is pulled, then inserted again to collect the logs');
       await sleep(400);
       const synced = new Promise<void>((resolve) => app.usb?.on('done', () => resolve()));
-      const root = await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
+      await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
       await synced;
-      const csv = join(root, 'pijig', 'logs', ws.config.station_id, 'units.csv');
+      // Pulled and taken to the engineer's PC: the logs stay where this says they are.
+      const kept = await ejectStick(ws.mountDir, 'logs', join(ws.engineerDir, `stick-logs-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+      const csv = join(kept, 'pijig', 'logs', ws.config.station_id, 'units.csv');
       const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+      opts.out(`usb demo: the stick was pulled; its logs are kept in ${join(kept, 'pijig', 'logs', ws.config.station_id)}`);
       opts.out(`usb demo: ${csv} holds ${lines.length - 1} unit lines; the last:`);
       opts.out(`  ${lines.at(-1)}`);
-      await pullStick(ws.mountDir, 'logs');
     }
     return { cycles: opts.cycles, unexpected, openocdProcesses: jig.openocdProcesses };
   } finally {
@@ -150,17 +177,57 @@ function bumpPatch(v: string): string {
   return `${a}.${b}.${(c ?? 0) + 1}`;
 }
 
-async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise<void> {
+/**
+ * The virtual jig's own commands on its control socket (act only): what the keys of its terminal
+ * do, for scripts and tests driving a headless sim.
+ */
+function jigCommands(jig: VirtualJig, nextLabel: () => string): CommandTable {
+  return {
+    jig: handler({
+      access: 'act',
+      args: z.discriminatedUnion('action', [
+        z.strictObject({ action: z.literal('lid'), closed: z.boolean() }),
+        z.strictObject({ action: z.literal('press'), button: z.enum(['start', 'abort']) }),
+        z.strictObject({ action: z.literal('scan'), label: z.string().max(200).optional() }),
+        z.strictObject({ action: z.literal('clock'), synchronized: z.boolean() }),
+      ]),
+      run: async (a) => {
+        if (a.action === 'lid') jig.setLid(a.closed);
+        else if (a.action === 'press') await jig.press(a.button);
+        else if (a.action === 'scan') {
+          const label = a.label ?? nextLabel();
+          jig.scanner.scan(label);
+          return { label };
+        } else jig.clock.synced = a.synchronized;
+        return { lidClosed: jig.lidClosed, outputs: jig.outputs() };
+      },
+    }),
+  };
+}
+
+/** `notes`: the service's log, and the jig's own messages, for the terminal's log lines. */
+async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App, socket: string, nextLabel: () => string, notes: Set<(message: string) => void>): Promise<void> {
   let stick: string | undefined;
   const pull = () => {
     if (!stick) return;
     const name = stick;
     stick = undefined;
-    void pullStick(ws.mountDir, name);
+    if (name !== 'logs') return void pullStick(ws.mountDir, name);
+    // The logs stick goes to the engineer's PC: what was written to it stays, and the log says where.
+    const keep = join(ws.engineerDir, `stick-logs-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    void ejectStick(ws.mountDir, name, keep).then(
+      (kept) => notes.forEach((n) => n(`stick pulled; its logs are kept in ${join(kept, 'pijig', 'logs', ws.config.station_id)}`)),
+      (err: Error) => notes.forEach((n) => n(`stick pulled: ${err.message}`)),
+    );
   };
   await runTerminal(
     {
-      oled: () => toQuadrants(jig.panel.frame()),
+      oled: () => oledText(jig.panel.frame()),
+      note: `socket ${socket}`,
+      onNote: (listener) => {
+        notes.add(listener);
+        return () => notes.delete(listener);
+      },
       get lidClosed() {
         return jig.lidClosed;
       },
@@ -189,6 +256,7 @@ async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise
           },
         ],
         p: ['pull', pull],
+        b: ['scan', () => jig.scanner.scan(nextLabel())],
       },
     },
     app,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { PijigError } from '../core/errors.js';
 import type { DigitalInput, DigitalOutput } from '../devices/gpio/gpio.js';
 import type { ActiveImage } from '../core/image.js';
 import type { IdentityProvider } from '../core/identity.js';
@@ -11,6 +12,26 @@ import { TypedEmitter } from '../util/typed-emitter.js';
 import { Interlock } from './interlock.js';
 import { StateMachine, type StationEvent, type StationState } from './machine.js';
 import { runPlan, type CycleOutcome } from './runner.js';
+
+export type StationErrorCode = 'BUSY' | 'NOT_IDLE' | 'NO_JOB' | 'LID_OPEN' | 'UNKNOWN_STEP' | 'BAD_PARAMS' | 'ORDER_COMPLETE' | 'NO_ENGINEERING_JOURNAL' | 'RECORD_NOT_SAVED';
+
+/** Why the station refused (or could not finish) what an engineer asked of it. */
+export class StationError extends PijigError<StationErrorCode> {}
+
+/** One plan step run on its own (`pijig run-step NAME --param k=v`). */
+export interface EngineeringRequest {
+  /** A step name of the plan, or a step kind (its first step of that kind). */
+  step: string;
+  /** Over the plan's own params, then validated by the step kind's schema. */
+  params?: Record<string, unknown>;
+  /** Let an identity step allocate a serial number and MAC (default: refused). */
+  allocateIdentity?: boolean;
+}
+
+export interface EngineeringHooks {
+  progress?(progress: CycleProgress): void;
+  step?(record: StepRecord): void;
+}
 
 /** What the station runs: a plan, the image it flashes, where identities come from, and the order quantity that caps flashing. */
 export interface Job {
@@ -36,13 +57,19 @@ export interface StationDeps {
   state: StateStore;
   /** A reason START must wait (an image import in progress), or undefined. */
   startGate?: () => string | undefined;
+  /** Whether the clock is synchronised now (undefined: unknown); every record says so. */
+  clockSynced?: () => boolean | undefined;
+  /** Where engineering runs (`pijig run-step`) are recorded, apart from the units. */
+  engineeringJournal?: Journal;
 }
 
 /** Why START did not start a cycle. */
 export type StartRefusal =
   | { reason: 'lid-open' }
   | { reason: 'busy'; what: string }
-  | { reason: 'order-complete'; flashed: number; quantity: number };
+  | { reason: 'order-complete'; flashed: number; quantity: number }
+  /** The plan requires the board's label to be scanned first. */
+  | { reason: 'scan-required' };
 
 /** A station fault: no cycle runs while one is active. `source` names who raised it (and clears it). */
 export interface StationFault {
@@ -80,6 +107,10 @@ export interface StationStatus {
   last?: UnitRecord;
   lidClosed: boolean;
   dutPowered: boolean;
+  /** The board label scanned for the next unit, and whether the plan requires one. */
+  scan: { required: boolean; label?: string };
+  /** An engineering run (`pijig run-step`) in progress. */
+  engineering?: { step: string; startedAt: string };
 }
 
 export type StationEvents = {
@@ -92,6 +123,10 @@ export type StationEvents = {
   step: [record: StepRecord];
   record: [record: UnitRecord];
   fault: [fault: StationFault];
+  /** A board label was scanned (accepted for the next unit). */
+  scanned: [label: string];
+  /** An engineering run started or ended (its record, when it was journaled). */
+  engineering: [phase: 'started' | 'ended', step: string, record?: UnitRecord];
   log: [message: string];
   'listener-error': [event: string, error: unknown];
 };
@@ -112,6 +147,9 @@ export class Station extends TypedEmitter<StationEvents> {
   private idleWaiters: (() => void)[] = [];
   private readonly faults = new Map<string, StationFault>();
   private last: UnitRecord | undefined;
+  private label: string | undefined;
+  private readonly loggedFaults = new Map<string, string>();
+  private engineering: { controller: AbortController; step: string; startedAt: Date } | undefined;
 
   constructor(private readonly deps: StationDeps) {
     super();
@@ -122,8 +160,9 @@ export class Station extends TypedEmitter<StationEvents> {
     return this.machine.state;
   }
 
+  /** A cycle or an engineering run is in progress (the DUT may be powered). */
   get running(): boolean {
-    return this.cycle !== undefined;
+    return this.cycle !== undefined || this.engineering !== undefined;
   }
 
   /** Subscribe to the inputs, DUT off. The station stays idle until a job is loaded. */
@@ -142,13 +181,15 @@ export class Station extends TypedEmitter<StationEvents> {
     for (const off of this.unsubscribers) off();
     this.unsubscribers = [];
     this.cycle?.controller.abort('service stopping');
+    this.engineering?.controller.abort('service stopping');
     await this.interlock.off();
     await this.cycle?.done;
+    await this.waitUntilIdle();
   }
 
   /** Resolves when no cycle is running (e.g. for an image import that must not happen mid-cycle). */
   waitUntilIdle(): Promise<void> {
-    if (!this.cycle) return Promise.resolve();
+    if (!this.running) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -175,6 +216,7 @@ export class Station extends TypedEmitter<StationEvents> {
 
   clearFault(source: string): void {
     if (!this.faults.delete(source)) return;
+    this.loggedFaults.delete(source);
     this.settle();
   }
 
@@ -199,7 +241,16 @@ export class Station extends TypedEmitter<StationEvents> {
       ...(this.last ? { last: this.last } : {}),
       lidClosed: this.deps.inputs.lidClosed.active,
       dutPowered: this.interlock.powered,
+      scan: { required: this.job?.plan.requireScan ?? false, ...(this.label ? { label: this.label } : {}) },
+      ...(this.engineering ? { engineering: { step: this.engineering.step, startedAt: this.engineering.startedAt.toISOString() } } : {}),
     };
+  }
+
+  /** A board label from the scanner: it goes into the next unit's record. Ignored while a cycle runs. */
+  scan(label: string): void {
+    if (this.cycle) return this.log(`scan "${label}" ignored: a cycle is running`);
+    this.label = label;
+    this.emit('scanned', label);
   }
 
   private counts(): Counts {
@@ -212,6 +263,10 @@ export class Station extends TypedEmitter<StationEvents> {
 
   /** Enter error with this fault (error -> error for a new one). */
   private raise(fault: StationFault): void {
+    // Every fault reaches the log with its cause, not only the OLED (once per change).
+    const text = `station fault ${fault.title}${fault.lines.length ? `: ${fault.lines.join('; ')}` : ''} (${fault.source})`;
+    if (this.loggedFaults.get(fault.source) !== text) this.log(text);
+    this.loggedFaults.set(fault.source, text);
     this.faults.set(fault.source, fault);
     this.emit('fault', fault);
     this.fire('fault');
@@ -236,6 +291,7 @@ export class Station extends TypedEmitter<StationEvents> {
     if (this.state !== 'ready') return this.log(`START ignored in state ${this.state}`);
     const job = this.job;
     if (!job) return;
+    if (this.engineering) return this.emit('refused', { reason: 'busy', what: 'ENGINEERING RUN' });
     if (!this.deps.inputs.lidClosed.active) {
       this.fire('start_lid_open');
       this.emit('refused', { reason: 'lid-open' });
@@ -246,6 +302,7 @@ export class Station extends TypedEmitter<StationEvents> {
     const quantity = job.orderQuantity;
     const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
     if (quantity !== undefined && flashed >= quantity) return this.emit('refused', { reason: 'order-complete', flashed, quantity });
+    if (job.plan.requireScan && !this.label) return this.emit('refused', { reason: 'scan-required' });
     const controller = new AbortController();
     const progress: CycleProgress = { index: 0, count: job.plan.steps.length + job.plan.teardown.length, step: job.plan.steps[0]?.name ?? '', fraction: 0, startedAt: new Date() };
     const cycle = { controller, progress, done: Promise.resolve() };
@@ -260,6 +317,7 @@ export class Station extends TypedEmitter<StationEvents> {
   private onAbort(why: string): void {
     // Interlock first, in the same tick as the input edge: the relay drops whatever the step is doing.
     void this.interlock.off();
+    this.engineering?.controller.abort(why);
     if (this.cycle && !this.cycle.controller.signal.aborted) {
       this.fire(why === 'lid opened' ? 'lid_open' : 'abort');
       this.cycle.controller.abort(why);
@@ -267,7 +325,9 @@ export class Station extends TypedEmitter<StationEvents> {
   }
 
   private onLidOpen(): void {
+    this.label = undefined; // a new board goes in: its label is scanned again
     if (this.cycle) return this.onAbort('lid opened');
+    this.engineering?.controller.abort('lid opened');
     void this.interlock.off();
     this.fire('lid_open');
   }
@@ -315,6 +375,9 @@ export class Station extends TypedEmitter<StationEvents> {
     }
 
     const ended = new Date();
+    const label = this.label;
+    this.label = undefined;
+    const clockSynced = this.deps.clockSynced?.();
     const record: Omit<UnitRecord, 'seq'> = {
       id: randomUUID(),
       station: this.deps.stationId,
@@ -330,6 +393,8 @@ export class Station extends TypedEmitter<StationEvents> {
           }
         : {}),
       ...(outcome.identity ? { serial: outcome.identity.serial, mac: outcome.identity.mac } : {}),
+      ...(label ? { label } : {}),
+      ...(clockSynced !== undefined ? { clockSynced } : {}),
       startedAt: started.toISOString(),
       endedAt: ended.toISOString(),
       durationMs: ended.getTime() - started.getTime(),
@@ -344,8 +409,7 @@ export class Station extends TypedEmitter<StationEvents> {
     try {
       saved = await this.deps.journal.append(record);
     } catch (err) {
-      // Nothing is announced as a result unless its record is on disk.
-      this.log(`RECORD NOT SAVED: ${(err as Error).message}`);
+      // Nothing is announced as a result unless its record is on disk (raise() logs the cause).
       this.raise({ source: 'journal', title: 'RECORD NOT SAVED', lines: [(err as Error).message] });
       return;
     }
@@ -355,6 +419,113 @@ export class Station extends TypedEmitter<StationEvents> {
     const pending = [...this.faults.values()].at(-1);
     if (pending) return this.raise(pending); // a fault reported during the cycle
     this.fire(saved.result === 'PASS' ? 'cycle_pass' : saved.result === 'ABORTED' ? 'cycle_aborted' : saved.result === 'ERROR' ? 'cycle_error' : 'cycle_fail');
+  }
+
+  // --- engineering runs (`pijig run-step`) -----------------------------------------------------
+
+  /** Stop the engineering run in progress (its client went away): DUT off, the step cancelled. */
+  abortEngineering(why: string): void {
+    if (!this.engineering) return;
+    void this.interlock.off();
+    this.engineering.controller.abort(why);
+  }
+
+  /**
+   * Run one step of the job's plan on the DUT in the fixture, as an engineering run: only while
+   * no cycle runs, no fault is up and the lid is closed; through the same interlock and runner as
+   * a unit (ABORT and the lid stop it). Its record goes to the engineering journal, never the unit
+   * journal: it is no unit, counts nowhere, and allocates no identity unless `allocateIdentity`.
+   * Rejects with a StationError when it may not run.
+   */
+  async runEngineering(request: EngineeringRequest, hooks: EngineeringHooks = {}): Promise<UnitRecord> {
+    const job = this.job;
+    const refuse = (code: StationErrorCode, message: string): never => {
+      throw new StationError(code, `run-step ${request.step}: ${message}`);
+    };
+    if (!this.deps.engineeringJournal) refuse('NO_ENGINEERING_JOURNAL', 'this station keeps no engineering journal');
+    if (this.running) refuse('BUSY', this.cycle ? 'a unit cycle is running' : 'another engineering run is in progress');
+    if (this.state === 'error' || this.state === 'idle') refuse('NOT_IDLE', `the station is in ${this.state}${this.faults.size ? ` (${[...this.faults.values()].map((f) => f.title).join(', ')})` : ''}`);
+    if (!job) return refuse('NO_JOB', 'no test plan is loaded');
+    if (!this.deps.inputs.lidClosed.active) refuse('LID_OPEN', 'the lid is open: close it over the unit first');
+    const planStep = job.plan.steps.find((st) => st.name === request.step) ?? job.plan.teardown.find((st) => st.name === request.step) ?? [...job.plan.steps, ...job.plan.teardown].find((st) => st.kind === request.step);
+    if (!planStep) return refuse('UNKNOWN_STEP', `the plan "${job.plan.name}" has no step or step kind of that name (steps: ${[...job.plan.steps, ...job.plan.teardown].map((st) => st.name).join(', ')})`);
+    const parsed = planStep.step.params.safeParse({ ...(planStep.params as Record<string, unknown>), ...(request.params ?? {}) });
+    if (!parsed.success) refuse('BAD_PARAMS', parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; '));
+    const quantity = job.orderQuantity;
+    const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
+    if (planStep.kind === 'program' && quantity !== undefined && flashed >= quantity) refuse('ORDER_COMPLETE', `${flashed} of ${quantity} units are flashed with this image`);
+
+    const controller = new AbortController();
+    const startedAt = new Date();
+    this.engineering = { controller, step: planStep.name, startedAt };
+    this.emit('engineering', 'started', planStep.name);
+    const identity: IdentityProvider = request.allocateIdentity
+      ? job.identity
+      : { allocate: () => Promise.reject(new Error('an engineering run allocates no serial number or MAC unless asked (run-step --allocate-identity)')) };
+    const plan = { ...job.plan, name: `engineering: ${planStep.name}`, steps: [{ ...planStep, params: parsed.data }], teardown: [] };
+    const power = this.interlock.forCycle(controller.signal);
+    let outcome: CycleOutcome;
+    try {
+      if (!this.deps.inputs.lidClosed.active) controller.abort('lid opened');
+      else await power.set(true).catch((err: Error) => controller.abort(err.message));
+      const progress: CycleProgress = { index: 0, count: 1, step: planStep.name, fraction: 0, startedAt };
+      outcome = await runPlan(
+        plan,
+        {
+          devices: { ...this.deps.devices, dutPower: power },
+          identity,
+          image: job.image,
+          hooks: {
+            stepStarted: () => hooks.progress?.({ ...progress }),
+            progress: (p) => {
+              progress.fraction = p.fraction;
+              if (p.text) progress.text = p.text;
+              hooks.progress?.({ ...progress });
+            },
+            stepEnded: (r) => hooks.step?.(r),
+            log: (m) => this.log(`engineering: ${m}`),
+          },
+        },
+        controller.signal,
+      );
+    } catch (err) {
+      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [], flashes: 0 };
+    } finally {
+      power.end();
+      await this.interlock.off();
+      await this.deps.devices.console?.close().catch((err: Error) => this.log(`console close: ${err.message}`));
+    }
+    const ended = new Date();
+    const clockSynced = this.deps.clockSynced?.();
+    const record = {
+      id: randomUUID(),
+      station: this.deps.stationId,
+      plan: { name: job.plan.name, product: job.plan.product },
+      ...(job.image ? { image: { bundleId: job.image.bundleId, version: job.image.version, imageHash: job.image.imageHash, regions: Object.fromEntries(job.image.regions.map((r) => [r.name, r.sha256])) } } : {}),
+      ...(outcome.identity ? { serial: outcome.identity.serial, mac: outcome.identity.mac } : {}),
+      ...(clockSynced !== undefined ? { clockSynced } : {}),
+      startedAt: startedAt.toISOString(),
+      endedAt: ended.toISOString(),
+      durationMs: ended.getTime() - startedAt.getTime(),
+      result: outcome.result,
+      ...(outcome.failedStep ? { failedStep: outcome.failedStep } : {}),
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+      ...(outcome.message ? { message: outcome.message } : {}),
+      steps: outcome.steps,
+      engineering: { step: planStep.name, kind: planStep.kind, params: parsed.data, flashes: outcome.flashes },
+    };
+    try {
+      const saved = await this.deps.engineeringJournal!.append(record);
+      this.emit('engineering', 'ended', planStep.name, saved);
+      return saved;
+    } catch (err) {
+      this.emit('engineering', 'ended', planStep.name);
+      this.log(`engineering run of ${planStep.name} not recorded: ${(err as Error).message}`);
+      throw new StationError('RECORD_NOT_SAVED', `run-step ${planStep.name}: its record could not be saved: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.engineering = undefined;
+      if (!this.cycle) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
   }
 
   private async count(record: UnitRecord, image: ActiveImage | undefined, flashes: number): Promise<void> {
