@@ -37,7 +37,7 @@ import type { ClockSync } from './devices/clock/clock.js';
 import type { BarcodeScanner } from './devices/scanner/scanner.js';
 import { startControl, type ControlService } from './control/service.js';
 import type { CommandTable, ControlLimits } from './control/server.js';
-import { LabelOutput } from './outputs/label.js';
+import { LabelOutput, reprintLabel } from './outputs/label.js';
 import { openPrinter, type PrinterConnection } from './devices/printer/open.js';
 import { zplLabel } from './devices/printer/zpl.js';
 import { labelContent, labelDots, renderLabel, type LabelTemplate } from './operator/label.js';
@@ -316,8 +316,12 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       glass: display,
       dataDir: config.dataDir,
       outputs: () => follower.status(),
-      // `mqtt` is set up below; read only when status is asked
+      // `mqtt` and `labels` are set up below; read only when asked
       mqtt: () => (mqtt ? mqttStatus(mqtt, follower) : undefined),
+      reprintLabel: (serial, user) => {
+        if (!labels) throw Object.assign(new Error(`station ${config.station_id} has no label printer (no label section in its config)`), { code: 'NO_PRINTER' });
+        return reprintLabel({ journal, labels }, { serial, user });
+      },
       devices: () => checks.map((c) => ({ name: c.name, ok: !watch.missing.includes(c.name) })),
       clock: () => ({ ...clockState }),
       scanner: () => (scanner ? { description: scanner.description, ok: !scannerProblem, ...(scannerProblem ? { detail: scannerProblem } : {}) } : undefined),

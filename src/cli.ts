@@ -66,7 +66,7 @@ const COMMANDS: Record<string, (program: Command) => Promise<unknown>> = {
   config: (p) => import('./cli/config.js').then((m) => m.registerConfig(p, io as CliIo, EXAMPLES)),
   bundle: (p) => import('./cli/bundle.js').then((m) => m.registerBundleCommands(p, { out })),
   // the person behind the reprint: under sudo, the one who ran sudo
-  label: (p) => import('./cli/label.js').then((m) => m.registerLabel(p, io as CliIo, () => process.env['SUDO_USER'] || userInfo().username)),
+  label: (p) => import('./cli/label.js').then((m) => m.registerLabel(p, io as CliIo, () => process.env['SUDO_USER'] || userInfo().username, io.socket)),
 };
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
 for (const name of asked && Object.hasOwn(COMMANDS, asked) ? [asked] : Object.keys(COMMANDS)) await COMMANDS[name]!(program);

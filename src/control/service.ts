@@ -35,6 +35,8 @@ export interface ControlDeps {
   scanner: () => { description: string; ok: boolean; detail?: string } | undefined;
   selftest: () => SelftestTarget;
   log: (message: string) => void;
+  /** Reprint a unit's label on the service's own printer (the station has a `label` section). */
+  reprintLabel?: (serial: string, user: string) => Promise<unknown>;
   /** The virtual jig's own commands (lid, buttons, scanner), on the act socket. */
   extraCommands?: CommandTable;
   now?: () => Date;
@@ -219,6 +221,17 @@ export async function startControl(deps: ControlDeps): Promise<ControlService> {
       run: async (): Promise<{ ok: boolean; checks: CheckResult[] }> => {
         const checks = await runSelftest(deps.selftest());
         return { ok: checks.every((c) => c.ok), checks };
+      },
+    }),
+
+    label: handler({
+      access: 'act',
+      // `user` is who the engineer's CLI says runs it: only members of the act socket's group get here
+      args: z.strictObject({ serial: z.string().min(1).max(100), user: z.string().min(1).max(100) }),
+      run: async (a) => {
+        if (!deps.reprintLabel) throw Object.assign(new Error(`station ${deps.stationId} has no label printer (no label section in its config)`), { code: 'NO_PRINTER' });
+        deps.log(`label of ${a.serial} reprinted for ${a.user} over the control socket`);
+        return deps.reprintLabel(a.serial, a.user);
       },
     }),
 
