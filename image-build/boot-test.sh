@@ -33,22 +33,12 @@ qemu_pid=""
 CHECKS=(first-boot multi-user service-ready station-fault status-json selftest stick-mounted
   bundle-active stick-logs stick-removed watchdog-restart root-readonly data-grown control-group ssh-host-key journal-persists image-update)
 declare -A RESULT=()
-# PIJIG_BOOT_TEST_ALLOW_MISSING="status-json selftest": those checks do not fail while the command
-# they use does not exist in this pijig at all (reported as MISSING); once it exists, it is checked.
-mark() { # mark pass|fail|missing CHECK DETAIL
+mark() { # mark pass|fail CHECK DETAIL
   local verdict="$1" check="$2" detail="$3"
   case "$verdict" in
     pass)
       [ "${RESULT[$check]:-}" = fail ] || RESULT[$check]=pass
       echo "BOOT-TEST PASS $check: $detail" ;;
-    missing)
-      if [[ " ${PIJIG_BOOT_TEST_ALLOW_MISSING:-} " == *" $check "* ]]; then
-        RESULT[$check]=missing
-        echo "BOOT-TEST MISSING $check: $detail (allowed by PIJIG_BOOT_TEST_ALLOW_MISSING)"
-      else
-        RESULT[$check]=fail
-        echo "BOOT-TEST FAIL $check: $detail"
-      fi ;;
     *)
       RESULT[$check]=fail
       echo "BOOT-TEST FAIL $check: $detail" ;;
@@ -59,11 +49,10 @@ deadline() { timeout --kill-after=5 "$@"; }
 
 finish() {
   stop_qemu
-  local passed=0 failed=0 missing=0
+  local passed=0 failed=0
   for c in "${CHECKS[@]}"; do
     case "${RESULT[$c]:-}" in
       pass) passed=$((passed + 1)) ;;
-      missing) missing=$((missing + 1)) ;;
       fail) failed=$((failed + 1)) ;;
       *) echo "BOOT-TEST FAIL $c: not reached"; failed=$((failed + 1)) ;;
     esac
@@ -80,7 +69,6 @@ finish() {
   fi
   if [ "$failed" = 0 ] && [ "${PIJIG_BOOT_TEST_KEEP:-0}" != 1 ]; then rm -rf "$work"; else log "work folder kept: $work"; fi
   echo "boot test: $(( SECONDS - started )) s"
-  [ "$missing" = 0 ] || echo "boot test: $missing check(s) not run: their command does not exist yet"
   echo "$passed passed, $failed failed"
   [ "$failed" = 0 ]
 }
@@ -276,7 +264,7 @@ status=$(on_jig 300 'pijig status --json' 2>&1)
 if echo "$status" | node -e 'JSON.parse(require("fs").readFileSync(0,"utf8"))' 2> /dev/null; then
   mark pass status-json "pijig status --json over /run/pijig/control.sock: $(echo "$status" | head -c 200 | tr '\n' ' ')"
 elif echo "$status" | grep -q "unknown command 'status'"; then
-  mark missing status-json "this pijig has no 'status' command yet"
+  mark fail status-json "this pijig has no 'status' command yet"
 else
   mark fail status-json "pijig status --json: $(echo "$status" | head -3 | tr '\n' ' ')"
 fi
@@ -285,7 +273,7 @@ selftest=$(on_jig 300 'pijig selftest' 2>&1)
 if echo "$selftest" | grep -qi 'ina219' && echo "$selftest" | grep -qiE 'fail'; then
   mark pass selftest "pijig selftest names the missing devices: $(echo "$selftest" | grep -i -m2 'ina219\|tcs' | tr '\n' ' ')"
 elif echo "$selftest" | grep -q "unknown command 'selftest'"; then
-  mark missing selftest "this pijig has no 'selftest' command yet"
+  mark fail selftest "this pijig has no 'selftest' command yet"
 else
   mark fail selftest "pijig selftest: $(echo "$selftest" | head -3 | tr '\n' ' ')"
 fi

@@ -59,8 +59,5 @@ img="$(ls -t "$here"/out/pijig-*-arm64.img | head -1)"
 say "image: $img ($(du -h --apparent-size "$img" | cut -f1), $(du -h "$img" | cut -f1) on disk)"
 
 say "boot test"
-# `pijig status` and `pijig selftest` come with the control socket (issue 11): until this pijig has
-# those commands, their two checks report MISSING instead of failing. Once the commands exist they
-# are checked in full whatever this says; drop the variable when issue 11 has landed.
-as_root env PIJIG_BOOT_TEST_ALLOW_MISSING="status-json selftest" "$here/boot-test.sh" "$img"
+as_root "$here/boot-test.sh" "$img"
 say "done"
