@@ -249,7 +249,9 @@ async function main(): Promise<void> {
   if (ledger.code !== 0) failures.push(`pijig ledger verify: ${ledger.out.trim()}`);
   const journal = await run(['journal', 'verify', join(dataDir, 'units.jsonl')]);
   if (journal.code !== 0) failures.push(`pijig journal verify: ${journal.out.trim()}`);
-  const stick = join(root, 'engineer', 'logs-stick');
+  // the final run's log stick, kept on the engineer's desk (the newest)
+  const kept = (await readdir(join(root, 'engineer'))).filter((n) => n.startsWith('stick-logs-')).sort();
+  const stick = join(root, 'engineer', kept.at(-1) ?? 'stick-logs-missing');
   const audit = await run(['audit', stick, '--station-key', join(dataDir, 'station-key.pub')]);
   if (audit.code !== 0) failures.push(`pijig audit: ${audit.out.trim()}`);
 

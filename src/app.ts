@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { ConfigError } from './config/errors.js';
 import type { StationConfig, ProbeConfig } from './config/station.js';
@@ -16,7 +16,7 @@ import { openocdProbe, type OpenocdProcessInfo } from './devices/probe/openocd.j
 import { STEP_KINDS } from './steps/registry.js';
 import type { StepKind } from './steps/step.js';
 import type { StepRegistry } from './config/plan.js';
-import type { Journal } from './records/journal.js';
+import { Journal } from './records/journal.js';
 import { Books, stationHasRun } from './records/books.js';
 import { DataDirLock } from './records/data-lock.js';
 import { loadOrCreateStationKey, type StationKey } from './records/station-key.js';
@@ -34,14 +34,19 @@ import type { Screen } from './operator/screens.js';
 import { renderScreen } from './operator/render.js';
 import { JournalFollower } from './outputs/follower.js';
 import { LogSync } from './outputs/stick-logs.js';
-import { BundleStore } from './media/store.js';
+import { MqttOutput, mqttStatus, type MqttStatus } from './outputs/mqtt.js';
+import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { MediaError } from './media/errors.js';
 import { stationBlockRanges, type Manifest } from './media/manifest.js';
 import { parsePublicKeys } from './media/signing.js';
 import { StickWatcher } from './media/stick.js';
 import { UsbMedia } from './media/usb.js';
-import { LabelOutput } from './outputs/label.js';
+import type { ClockSync } from './devices/clock/clock.js';
+import type { BarcodeScanner } from './devices/scanner/scanner.js';
+import { startControl, type ControlService } from './control/service.js';
+import type { CommandTable, ControlLimits } from './control/server.js';
+import { LabelOutput, reprintLabel } from './outputs/label.js';
 import { openPrinter, type PrinterConnection } from './devices/printer/open.js';
 import { zplLabel } from './devices/printer/zpl.js';
 import { labelContent, labelDots, renderLabel, type LabelTemplate } from './operator/label.js';
@@ -61,6 +66,22 @@ export interface Hardware {
   onOpenocd?: (p: OpenocdProcessInfo) => void;
   /** The label printer: the station's `label.connection` on the Pi, the simulated printer on the virtual jig. */
   printer?: PrinterConnection | undefined;
+  /** Whether the clock is synchronised (systemd's view on the Pi). */
+  clock?: ClockSync;
+  /** The fixture's barcode scanner, when it has one. */
+  scanner?: BarcodeScanner;
+}
+
+/** The control socket (docs/control.md). */
+export interface ControlOptions {
+  socket: string;
+  /** The read-only socket (default status.sock beside `socket`; null: none). */
+  readSocket?: string | null;
+  /** Group allowed to act (chown of the act socket). Default: the service's own group. */
+  actGid?: number;
+  limits?: Partial<ControlLimits>;
+  /** The virtual jig's own commands. */
+  commands?: CommandTable;
 }
 
 export interface AppOptions {
@@ -74,6 +95,12 @@ export interface AppOptions {
   lock?: DataDirLock;
   /** Names the process in the lock file ("pijig serve"). */
   command?: string;
+  /** Listen on the control socket. */
+  control?: ControlOptions;
+  /** pijig's version, for status and the socket's hello. */
+  version?: string;
+  /** How often the clock's synchronisation is asked again (default 60 s). */
+  clockPollMs?: number;
 }
 
 export interface App {
@@ -89,6 +116,9 @@ export interface App {
   /** The label printer's output (station config `label`), if any. */
   labels: LabelOutput | undefined;
   display: Display;
+  control: ControlService | undefined;
+  /** The MQTT output's connection and backlog (for `pijig status`); undefined without an mqtt section. */
+  mqttStatus: (() => MqttStatus) | undefined;
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
   reloadJob(): Promise<void>;
   stop(): Promise<void>;
@@ -234,6 +264,19 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     ...(hw.probe ? { probe: openocdProbe(hw.probe, hw.onOpenocd ? { onProcess: hw.onOpenocd } : {}) } : {}),
   };
 
+  // Engineering runs (`pijig run-step`) are recorded apart from the units.
+  const engineeringJournal = await Journal.open(join(config.dataDir, 'engineering.jsonl'));
+  const clock = hw.clock;
+  const clockState: { synchronized: boolean | undefined; source: string; checkedAt?: string } = { synchronized: undefined, source: clock?.source ?? 'no clock source' };
+  const pollClock = async () => {
+    if (!clock) return;
+    const synced = await clock.synchronized();
+    if (synced !== clockState.synchronized && synced !== undefined) log(`clock ${synced ? 'synchronised' : 'NOT synchronised'} (${clock.source})`);
+    Object.assign(clockState, { synchronized: synced, checkedAt: new Date().toISOString() });
+  };
+  await pollClock();
+  const clockTimer = setInterval(() => void pollClock(), opts.clockPollMs ?? 60_000);
+  clockTimer.unref();
   const store = new BundleStore(config.dataDir);
   const follower = new JournalFollower({ journal, dataDir: config.dataDir, log });
 
@@ -245,6 +288,8 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     devices,
     books,
     startGate: () => (importer?.busy ? 'IMPORTING IMAGE' : undefined),
+    clockSynced: () => clockState.synchronized,
+    engineeringJournal,
   });
   station.on('log', log);
   station.on('listener-error', (event, err) => log(`output for ${event} failed: ${(err as Error).message}`));
@@ -313,6 +358,75 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
   const watch = new DeviceWatch({ station, checks, log, ...(opts.deviceRecheckMs !== undefined ? { recheckMs: opts.deviceRecheckMs } : {}) });
   await watch.start();
 
+  // The fixture's barcode scanner: a scanned label goes into the next unit's record.
+  const scanner = hw.scanner;
+  let scannerProblem: string | undefined;
+  const offScanner: (() => void)[] = [];
+  if (scanner) {
+    try {
+      await scanner.open();
+      offScanner.push(
+        scanner.onScan((code) => {
+          log(`scanned label ${code}`);
+          station.scan(code);
+        }),
+        scanner.onReject((why) => log(`scanner: ${why}`)),
+      );
+    } catch (err) {
+      scannerProblem = (err as Error).message;
+      log(`scanner: ${scannerProblem} (the station runs without it)`);
+    }
+  }
+  station.on('engineering', (phase, step, record) => {
+    if (phase === 'started') panel.showMessage({ kind: 'message', title: 'ENGINEERING RUN', lines: [step, 'over SSH'], icon: 'wait' });
+    else {
+      panel.clearMessage();
+      log(`engineering run of ${step}: ${record ? `${record.result}${record.reason ? ` ${record.reason}` : ''} (engineering.jsonl #${record.seq})` : 'not recorded'}`);
+    }
+  });
+
+  let control: ControlService | undefined;
+  if (opts.control) {
+    const i2cChecks = [{ name: `${config.display.controller} i2c-${config.i2c.bus} 0x${config.display.address.toString(16)}`, check: async () => void (await hw.i2c.read(config.display.address, 1)) }, ...checks];
+    const { commands: extraCommands, ...socketOptions } = opts.control;
+    // The engineer's socket is a convenience, not the line: if it cannot listen, the station runs without it.
+    control = await startControl({
+      ...socketOptions,
+      ...(extraCommands ? { extraCommands } : {}),
+      stationId: config.station_id,
+      version: opts.version ?? '0.0.0',
+      station,
+      panel,
+      glass: display,
+      dataDir: config.dataDir,
+      outputs: () => follower.status(),
+      // `mqtt` and `labels` are set up below; read only when asked
+      mqtt: () => (mqtt ? mqttStatus(mqtt, follower) : undefined),
+      reprintLabel: (serial, user) => {
+        if (!labels) throw Object.assign(new Error(`station ${config.station_id} has no label printer (no label section in its config)`), { code: 'NO_PRINTER' });
+        return reprintLabel({ journal, labels }, { serial, user });
+      },
+      devices: () => checks.map((c) => ({ name: c.name, ok: !watch.missing.includes(c.name) })),
+      clock: () => ({ ...clockState }),
+      scanner: () => (scanner ? { description: scanner.description, ok: !scannerProblem, ...(scannerProblem ? { detail: scannerProblem } : {}) } : undefined),
+      selftest: () => ({
+        dataDir: config.dataDir,
+        journalPath: journal.path,
+        probe: hw.probe,
+        inputs,
+        relay: dutRelay,
+        i2c: i2cChecks,
+        clock: clock ?? { source: 'no clock source', synchronized: async () => undefined },
+        busy: () => station.running,
+      }),
+      log,
+    }).catch((err: Error) => {
+      log(`control socket: ${err.message} (the station runs without it; pijig status and the other engineer's commands cannot reach it)`);
+      return undefined;
+    });
+    if (control) log(`control socket ${control.server.paths.act} (act)${control.server.paths.read ? `, ${control.server.paths.read} (read)` : ''}`);
+  }
+
   // Labels (issue 14): the printer is one more output of the follower; its problems go on the OLED.
   let labels: LabelOutput | undefined;
   let stopLabels = async () => {};
@@ -363,6 +477,31 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     usb.start();
   }
 
+  // MQTT (station config `mqtt`): records through the follower, status and step events from the station.
+  const m = config.mqtt;
+  const mqtt =
+    m &&
+    new MqttOutput({
+      url: m.url,
+      clientId: m.client_id ?? `pijig-${config.station_id}`,
+      station: config.station_id,
+      topicPrefix: m.topic_prefix,
+      ...(m.username !== undefined ? { username: m.username } : {}),
+      ...(m.password_file !== undefined ? { passwordFile: m.password_file } : {}),
+      ...(m.tls ? { tls: m.tls } : {}),
+      keepaliveS: m.keepalive_s,
+      reconnectMs: m.reconnect_ms,
+      connectTimeoutMs: m.connect_timeout_ms,
+      ackTimeoutMs: m.ack_timeout_ms,
+      statusIntervalMs: m.status_interval_ms,
+      log,
+    });
+  const detachMqtt = mqtt?.attach(station);
+  if (mqtt) {
+    follower.add(mqtt);
+    await mqtt.start();
+  }
+
   return {
     station,
     panel,
@@ -374,19 +513,28 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     usb,
     labels,
     display,
+    control,
+    mqttStatus: mqtt && (() => mqttStatus(mqtt, follower)),
     reloadJob,
     async stop() {
+      await control?.close();
+      clearInterval(clockTimer);
+      for (const off of offScanner) off();
+      await scanner?.close().catch(() => {});
       watch.stop();
       await usb?.stop();
       detachMedia();
       await station.stop();
       detachPanel();
       detachDisplay();
+      detachMqtt?.();
       await stopLabels();
       await follower.stop();
+      await mqtt?.stop();
       await devices.console?.close().catch(() => {});
       await verified;
       await books.close();
+      await engineeringJournal.close();
     },
   };
 }

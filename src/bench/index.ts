@@ -7,7 +7,9 @@ const AREAS: [string, () => Promise<{ run(): Promise<BenchFigure[]> }>][] = [
   ['power monitor', () => import('./power.js')],
   ['probe (real openocd vs the simulated STM32)', () => import('./probe.js')],
   ['usb log sync', () => import('./media.js')],
+  ['history', () => import('./history.js')],
   ['plan regexes (worker thread)', () => import('./regex.js')],
+  ['mqtt (local mosquitto)', () => import('./mqtt.js')],
 ];
 
 const only = process.argv.slice(2);

@@ -9,7 +9,8 @@ import { LogSync, STICK_LOGS_DIR, UNITS_CSV, UNITS_JSONL } from '../outputs/stic
 const RECORDS = 100_000;
 const MORE = 100;
 
-function record(seq: number): UnitRecord {
+/** The benchmark's unit record (also the history figure's). */
+export function benchRecord(seq: number): UnitRecord {
   const pass = seq % 20 !== 0;
   return {
     seq,
@@ -43,7 +44,7 @@ export async function run(): Promise<BenchFigure[]> {
     // The journal is written in one go (its format: one JSON line per record, seq first) - appending
     // 100k records with an fsync each would measure the disk, not the sync.
     const lines: string[] = [];
-    for (let seq = 1; seq <= RECORDS; seq++) lines.push(`${JSON.stringify(record(seq))}\n`);
+    for (let seq = 1; seq <= RECORDS; seq++) lines.push(`${JSON.stringify(benchRecord(seq))}\n`);
     await writeFile(journalPath, lines.join(''));
     const journal = await Journal.open(journalPath);
     const stick = join(dir, 'stick');
@@ -55,7 +56,7 @@ export async function run(): Promise<BenchFigure[]> {
     const firstMs = performance.now() - t0;
     if (first.appended !== RECORDS) throw new Error(`bench: first sync appended ${first.appended}, expected ${RECORDS}`);
 
-    for (let seq = RECORDS + 1; seq <= RECORDS + MORE; seq++) await journal.append(record(seq));
+    for (let seq = RECORDS + 1; seq <= RECORDS + MORE; seq++) await journal.append(benchRecord(seq));
     t0 = performance.now();
     const second = await sync.sync(stick);
     const incrementalMs = performance.now() - t0;

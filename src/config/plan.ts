@@ -17,6 +17,10 @@ export const planSchema = z.strictObject({
   name: z.string().min(1),
   product: z.string().min(1),
   description: z.string().optional(),
+  scan: z
+    .strictObject({ required: z.boolean().default(false).describe('START is refused (SCAN BOARD) until the board label is scanned') })
+    .optional()
+    .describe('the fixture barcode scanner'),
   steps: z.array(stepSchema).min(1, { error: 'a plan needs at least one step' }),
   /** Steps that always run after the others, pass or fail (not after ABORT: the DUT is off then). */
   teardown: z.array(stepSchema).default([]),
@@ -58,6 +62,8 @@ export interface Plan<K extends StepSchema = StepSchema> {
   file: string;
   name: string;
   product: string;
+  /** START waits for a scanned board label. */
+  requireScan?: boolean;
   steps: PlanStep<K>[];
   teardown: PlanStep<K>[];
   retest?: { max_attempts: number };
@@ -99,7 +105,7 @@ export function parsePlanSource<K extends StepSchema>(source: YamlSource, regist
   const steps = resolve('steps');
   const teardown = resolve('teardown');
   if (issues.length) throw new ConfigError(issues);
-  return { file: source.file, name: raw.name, product: raw.product, steps, teardown, ...(raw.retest ? { retest: raw.retest } : {}) };
+  return { file: source.file, name: raw.name, product: raw.product, requireScan: raw.scan?.required ?? false, steps, teardown, ...(raw.retest ? { retest: raw.retest } : {}) };
 }
 
 export function parsePlan<K extends StepSchema>(text: string, file: string, registry: StepRegistry<K>): Plan<K> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { resolve, dirname } from 'node:path';
+import { accessSync, constants } from 'node:fs';
 import { YamlSource } from './yaml.js';
 import { chipFamily, probeScriptProblem, type ChipFamily } from '../core/chip-families.js';
 import type { ConfigIssue } from './errors.js';
@@ -121,6 +122,75 @@ export const mediaSchema = z.strictObject({
 
 export type MediaConfig = z.output<typeof mediaSchema>;
 
+/** One MQTT topic level or more ("factory/line1"): no wildcards, no empty level, no leading or trailing "/". */
+const TOPIC_PREFIX = /^[^/+#\u0000]+(\/[^/+#\u0000]+)*$/;
+
+/**
+ * The MQTT broker the station publishes to (docs/mqtt.md): every unit record, the retained status
+ * and the step events. A broker that is away or refuses the station never stops a cycle; records
+ * wait in the journal. File paths are relative to this file.
+ */
+export const mqttSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .describe('mqtt://host[:port] (default port 1883) or mqtts://host[:port] (TLS, default 8883)')
+      .superRefine((text, ctx) => {
+        const problem = mqttUrlProblem(text);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    client_id: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,128}$/, { error: 'printable ASCII without spaces, 1-128 characters' })
+      .optional()
+      .describe('default pijig-<station_id>; must be unique on the broker (a second client with the same id takes the connection over)'),
+    topic_prefix: z
+      .string()
+      .regex(TOPIC_PREFIX, { error: 'topic levels such as factory/line1: no "+" or "#", no empty level, no leading or trailing "/"' })
+      .default('pijig')
+      .describe('topics are <topic_prefix>/<station_id>/units, /status and /events'),
+    username: z.string().min(1).optional(),
+    password_file: z.string().min(1).optional().describe('a file holding the password (first line); keep it readable by pijig only'),
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional().describe("PEM file of the CA that signed the broker's certificate (default: the system's CAs)"),
+        cert: z.string().min(1).optional().describe("PEM file of this station's client certificate"),
+        key: z.string().min(1).optional().describe("PEM file of this station's client key"),
+      })
+      .optional()
+      .describe('for mqtts:// only; the broker certificate is always verified'),
+    keepalive_s: z.int().min(5).max(3600).default(30).describe('MQTT keepalive: a silent broker is noticed after 1.5 times this'),
+    reconnect_ms: z.int().min(100).max(600_000).default(5000).describe('wait between connection attempts'),
+    connect_timeout_ms: z.int().min(1000).max(120_000).default(10_000).describe('TCP + TLS + CONNACK'),
+    ack_timeout_ms: z.int().min(1000).max(600_000).default(30_000).describe('a batch of records not acknowledged within this is sent again'),
+    status_interval_ms: z.int().min(0).max(3_600_000).default(1000).describe('the retained status is published on change, at most this often'),
+  })
+  .superRefine((m, ctx) => {
+    const tlsUrl = m.url.startsWith('mqtts://');
+    if (m.tls && !tlsUrl) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs an mqtts:// url' });
+    if (m.tls && (m.tls.cert === undefined) !== (m.tls.key === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tls', m.tls.cert === undefined ? 'cert' : 'key'], message: 'a client certificate needs both tls.cert and tls.key' });
+    }
+    if (m.password_file !== undefined && m.username === undefined) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'password_file needs username' });
+  });
+
+export type MqttConfig = z.output<typeof mqttSchema>;
+
+/** Why `text` is not a broker URL pijig can use, or undefined. */
+export function mqttUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'not a URL: mqtt://host[:port] or mqtts://host[:port]';
+  }
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') return `${url.protocol}// is not supported: use mqtt:// or mqtts://`;
+  if (!url.hostname) return 'the URL names no host';
+  if (url.username || url.password) return 'no credentials in the URL (the station file is readable by anyone on the jig): use username and password_file';
+  if ((url.pathname && url.pathname !== '/') || url.search || url.hash) return 'a broker URL is mqtt://host[:port] with no path, query or fragment';
+  return undefined;
+}
+
 /** Variables a label's QR payload may hold. */
 export const LABEL_VARIABLES = ['unit.serial', 'unit.mac', 'unit.id', 'unit.date', 'product', 'image.version', 'station'] as const;
 
@@ -218,8 +288,16 @@ export const stationSchema = z
       .optional(),
     light_sensors: z.array(lightSensor).default([]),
     console: z.strictObject({ path: z.string().min(1), baud: z.int().positive().default(115200) }).optional(),
+    scanner: z
+      .discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('serial'), path: z.string().min(1).describe('/dev/ttyACM0 (USB-CDC) or /dev/ttyUSB0'), baud: z.int().positive().default(9600) }),
+        z.strictObject({ kind: z.literal('hid'), path: z.string().min(1).describe('the scanner\'s input event device, e.g. /dev/input/by-id/usb-...-event-kbd') }),
+      ])
+      .optional()
+      .describe('barcode scanner for board labels: the label goes into the record; a plan can require a scan before START'),
     probe: probeSchema.optional(),
     media: mediaSchema.optional(),
+    mqtt: mqttSchema.optional(),
     label: labelSchema.optional().describe('the label printer: a label with the serial number and a QR code for each unit'),
     identity: z
       .strictObject({
@@ -293,10 +371,17 @@ export function parseStation(source: YamlSource): StationConfig {
   const base = dirname(resolve(source.file));
   return {
     ...config,
+    ...(config.mqtt ? { mqtt: resolveMqttFiles(config.mqtt, base) } : {}),
     file: resolve(source.file),
     dataDir: resolve(base, config.data_dir),
     planFile: config.plan === undefined ? undefined : resolve(base, config.plan),
   };
+}
+
+/** The MQTT section's files, relative to the station file's folder. */
+function resolveMqttFiles(m: MqttConfig, base: string): MqttConfig {
+  const tls = m.tls && Object.fromEntries(Object.entries(m.tls).map(([k, v]) => [k, v === undefined ? v : resolve(base, v)]));
+  return { ...m, ...(m.password_file !== undefined ? { password_file: resolve(base, m.password_file) } : {}), ...(tls ? { tls } : {}) };
 }
 
 export async function loadStation(file: string): Promise<StationConfig> {
@@ -340,6 +425,26 @@ export function stationWarnings(config: StationConfig, source?: YamlSource): Con
     const what = name === 'dut_power' ? 'the DUT is powered' : `${name} is active`;
     const other = reset === 'up' ? 'BCM 9-27, which pull down' : 'BCM 2-8, which pull up';
     warn(['gpio', 'outputs', name, 'line'], `BCM ${spec.line} pulls ${reset} at reset: ${what} while the Pi boots, until pijig claims the line; move it to ${other}${spec.active_low ? '' : ' (or use an active-low driver)'}`);
+  }
+
+  // MQTT: a file pijig cannot read keeps the output offline (the station runs; records wait in the journal).
+  const m = config.mqtt;
+  if (m) {
+    const files: [string[], string | undefined][] = [
+      [['mqtt', 'password_file'], m.password_file],
+      [['mqtt', 'tls', 'ca'], m.tls?.ca],
+      [['mqtt', 'tls', 'cert'], m.tls?.cert],
+      [['mqtt', 'tls', 'key'], m.tls?.key],
+    ];
+    for (const [path, file] of files) {
+      if (file === undefined) continue;
+      try {
+        accessSync(file, constants.R_OK);
+      } catch (err) {
+        warn(path, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the MQTT output stays offline, records wait in the journal`);
+      }
+    }
+    if (m.password_file !== undefined && m.url.startsWith('mqtt://')) warn(['mqtt', 'url'], 'the password crosses the network in clear text over mqtt://: use mqtts://');
   }
   return issues;
 }

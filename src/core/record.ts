@@ -54,6 +54,10 @@ export interface UnitRecord {
   attempt?: number;
   /** Flashes of the image counted in the ledger during this cycle. */
   flashes?: number;
+  /** The board label a barcode scanner read before START (when the fixture has one). */
+  label?: string;
+  /** Whether the system clock was synchronised (NTP) when the record was made; absent: unknown. */
+  clockSynced?: boolean;
   startedAt: string;
   endedAt: string;
   durationMs: number;

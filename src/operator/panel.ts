@@ -79,6 +79,9 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
       station.on('fault', (fault) => (this.lastFault = fault)),
       station.on('progress', () => this.drawRunning(false)),
       station.on('refused', (r) => this.onRefused(r)),
+      station.on('scanned', () => {
+        if (!this.message && station.status().state === 'ready') this.show(this.base());
+      }),
       station.on('job', () => {
         if (!this.message && station.status().state !== 'running') this.show(this.base());
       }),
@@ -167,6 +170,7 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
     const status = this.deps.station.status();
     if (r.reason === 'lid-open') this.show({ kind: 'close-lid', product: status.job?.product ?? '', version: status.job?.version ?? '-', ...this.printerField() });
     else if (r.reason === 'busy') this.show({ kind: 'message', title: r.what, lines: ['START again when done'], icon: 'wait' });
+    else if (r.reason === 'scan-required') this.show({ kind: 'message', title: 'SCAN BOARD', lines: ['scan the label on the board,', 'then press START'], icon: 'wait' });
     else if (r.reason === 'order-check-failed') this.show({ kind: 'fault', title: 'ORDER CHECK FAILED', lines: ['ledger cannot be used:', r.message] });
     else this.show({ kind: 'fault', title: 'ORDER COMPLETE', lines: [`${r.flashed} of ${r.quantity} units`, 'flashed for this order', 'load a new bundle'] });
   }
@@ -185,7 +189,8 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
       return { kind: 'fault', title: fault?.title ?? 'STATION FAULT', lines: fault?.lines ?? [] };
     }
     if (status.state === 'running') return this.runningScreen(status);
-    const note = status.lidClosed ? {} : { note: 'CLOSE LID, PRESS START' };
+    const scan = status.scan;
+    const note = !status.lidClosed ? { note: 'CLOSE LID, PRESS START' } : scan?.label ? { note: scan.label } : scan?.required ? { note: 'SCAN BOARD' } : {};
     return { kind: 'ready', product, version, pass: status.counts.pass, fail: status.counts.fail, ...(status.counts.error ? { error: status.counts.error } : {}), ...note, ...this.printerField() };
   }
 

@@ -44,6 +44,9 @@ interface Follow {
   cursor: FileCursor | undefined;
   status: OutputStatus;
   wake: () => void;
+  /** The output says its destination is back; and the unsubscribe from the output's onReady. */
+  ready: () => void;
+  offReady: (() => void) | undefined;
   stopped: boolean;
   done: Promise<void>;
 }
@@ -81,10 +84,13 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
       cursor: this.cursorFor(output),
       status: { name: output.name, position: 0, pending: 0, failures: 0 },
       wake: () => {},
+      ready: () => {},
+      offReady: undefined,
       stopped: false,
       done: Promise.resolve(),
     };
     this.follows.set(output.name, follow);
+    follow.offReady = output.onReady?.(() => follow.ready());
     follow.done = this.loop(follow);
     return async () => {
       follow.stopped = true;
@@ -156,12 +162,18 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
         };
       });
     f.wake = nudge;
+    let ready = false; // the destination said it is back during this attempt or its backoff
+    f.ready = () => {
+      ready = true;
+      resume?.();
+    };
     while (!f.stopped) {
       if (!due) {
         await sleep(); // until a record is appended, or stop
         continue;
       }
       due = false;
+      ready = false;
       try {
         const result = await this.deliver(f.output, f.cursor, () => {});
         f.status.position = result.position.seq;
@@ -177,15 +189,16 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
         f.status.retryAt = new Date(Date.now() + retryIn).toISOString();
         this.emit('failed', f.output.name, error, retryIn);
         if (f.status.failures === 1) this.log(`output ${f.output.name}: ${error.message}; retrying with backoff, its records wait in the journal`);
-        // New records do not cut the backoff short; stop does.
+        // New records do not cut the backoff short; stop does, and so does the output saying it is back.
         f.wake = () => {
           if (f.stopped) resume?.();
         };
-        await sleep(retryIn);
+        if (!ready) await sleep(retryIn);
         f.wake = nudge;
         due = true;
       }
     }
+    f.offReady?.();
   }
 
   private delay(failures: number): number {

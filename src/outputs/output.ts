@@ -32,6 +32,11 @@ export interface RecordOutput {
    * another journal under the same station id): set them aside and start from the first record.
    */
   restart?(): Promise<void>;
+  /**
+   * Outputs that know when their destination is back (a broker reconnected) call `listener` then:
+   * the follower retries at once instead of waiting out its backoff. Returns the unsubscribe.
+   */
+  onReady?(listener: () => void): () => void;
   /** At most this many records per write (default 500). */
   readonly batchSize?: number;
   /**

@@ -161,6 +161,12 @@ export class Books {
     // Cycles the ledger saw begin and nobody recorded: cut short mid-cycle.
     if (journal.damage) return;
     for (const [cycle, c] of [...ledger.cycles]) {
+      if (c.header?.engineering) {
+        // An engineering run cut short: no unit, it ends in the ledger only.
+        await ledger.append([{ t: 'end', cycle, result: 'ERROR', ...(c.identity ? { serial: c.identity.serial, mac: c.identity.mac } : {}), ...(c.uid ? { uid: c.uid } : {}), flashes: c.flashes, ...(c.reserved && !c.uid ? { wasted: { ...c.reserved, why: 'INTERRUPTED' } } : {}) }]);
+        log(`ledger: engineering run ${cycle} was cut short (${describeCycle(c)}); closed in the ledger`);
+        continue;
+      }
       const record = await this.record(interruptedRecord(this.stationId, cycle, c, this.now()));
       this.recovery.interrupted.push(record);
       log(`ledger: cycle ${cycle} was cut short (${describeCycle(c)}); recorded as unit #${record.seq} INTERRUPTED`);

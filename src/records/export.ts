@@ -1,7 +1,10 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomic } from '../util/fs.js';
+import { mkdir, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { basename, dirname, join } from 'node:path';
+import { fsyncDir } from '../util/fs.js';
 import type { UnitRecord } from '../core/record.js';
+import { toOpenhtf } from './openhtf.js';
 
 /**
  * Unit records for people: CSV for spreadsheets (one line per unit) and JSON for tools.
@@ -133,11 +136,120 @@ export async function toJson(records: Records): Promise<string> {
   return `${JSON.stringify(all, null, 2)}\n`;
 }
 
-/** Write an export file atomically (a reader never sees half a file). A function is called once per pass over the records. */
-export async function exportUnits(records: Records | (() => Records), path: string, format: 'csv' | 'json'): Promise<void> {
-  const text = format === 'csv' ? await toCsv(records) : await toJson(typeof records === 'function' ? records() : records);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, text);
+/** csv: a line per unit; json: one JSON array of full records; openhtf: JSON Lines, one OpenHTF test record per line. */
+export type ExportFormat = 'csv' | 'json' | 'openhtf';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'openhtf'];
+
+/** Where export text goes; `write` resolves when the sink can take more (backpressure). */
+export interface ExportSink {
+  write(text: string): Promise<void>;
+}
+
+/**
+ * Stream records to a sink in a format; returns how many records were written. The JSON form
+ * is byte for byte what `toJson` gives, without holding every record in memory.
+ */
+export async function writeUnits(source: Records | (() => Records), sink: ExportSink, format: ExportFormat): Promise<number> {
+  let n = 0;
+  // CSV: the measurement columns of every plan in the records come first (a function is read twice;
+  // a one-shot stream is held in memory for it).
+  let records: Records;
+  let columns: string[] = [];
+  if (format === 'csv') {
+    if (typeof source === 'function') {
+      columns = await exportMeasurements(source());
+      records = source();
+    } else {
+      const all: UnitRecord[] = [];
+      for await (const r of source) all.push(r);
+      columns = await exportMeasurements(all);
+      records = all;
+    }
+    await sink.write(csvHeader(columns));
+  } else records = typeof source === 'function' ? source() : source;
+  for await (const r of records) {
+    if (format === 'csv') await sink.write(unitCsvLine(r, columns));
+    else if (format === 'openhtf') await sink.write(`${JSON.stringify(toOpenhtf(r))}\n`);
+    else await sink.write(`${n === 0 ? '[\n' : ',\n'}  ${JSON.stringify(r, null, 2).replace(/\n/g, '\n  ')}`);
+    n++;
+  }
+  if (format === 'json') await sink.write(n === 0 ? '[]\n' : '\n]\n');
+  return n;
+}
+
+/** A sink on a stream (stdout, a device): waits for 'drain' when the stream's buffer is full; a stream error rejects. */
+export function streamSink(out: Writable): ExportSink {
+  return {
+    async write(text) {
+      if (out.destroyed) throw Object.assign(new Error('the output was closed'), { code: 'EPIPE' });
+      if (!out.write(text)) await once(out, 'drain');
+    },
+  };
+}
+
+/** A sink on an open file, written in blocks of about 1 MB. */
+function fileSink(fh: FileHandle): ExportSink & { flush(): Promise<void> } {
+  let parts: string[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (!parts.length) return;
+    const text = parts.join('');
+    parts = [];
+    size = 0;
+    await fh.write(text);
+  };
+  return {
+    async write(text) {
+      parts.push(text);
+      size += text.length;
+      if (size >= 1 << 20) await flush();
+    },
+    flush,
+  };
+}
+
+/**
+ * Export to a path. A new or regular file is replaced atomically (temp file, fsync, rename: a
+ * reader never sees half a file; a symlink to a regular file is followed). A path that is not a
+ * regular file - a character device such as /dev/stdout or /dev/null, a FIFO - is written in
+ * place and never replaced. A directory is refused. Returns the number of records written.
+ */
+export async function exportUnits(records: Records | (() => Records), path: string, format: ExportFormat): Promise<number> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (info?.isDirectory()) throw Object.assign(new Error(`${path} is a directory: name a file, or - for stdout`), { code: 'EISDIR' });
+  if (info && !info.isFile()) {
+    // Opened without O_CREAT or O_TRUNC: the node stays what it is.
+    const fh = await open(path, 'r+').catch(() => open(path, 'a'));
+    try {
+      const sink = fileSink(fh);
+      const n = await writeUnits(records, sink, format);
+      await sink.flush();
+      return n;
+    } finally {
+      await fh.close();
+    }
+  }
+  const target = info ? await realpath(path) : path; // a symlink is followed: the link itself stays
+  if (!info) await mkdir(dirname(target), { recursive: true });
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    const sink = fileSink(fh);
+    const n = await writeUnits(records, sink, format);
+    await sink.flush();
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, target);
+    await fsyncDir(dirname(target));
+    return n;
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
 }
 
 /** Split one RFC 4180 line (no line breaks inside) into its fields. */

@@ -37,6 +37,8 @@ export interface CycleHeader {
   plan: { name: string; product: string; measurements?: string[] };
   image?: { bundleId: string; version: string; imageHash: string; regions: Record<string, string> };
   order?: string;
+  /** An engineering run (`pijig run-step`): no unit, its record in the engineering journal; it ends with an `end` entry. */
+  engineering?: boolean;
 }
 
 /**
@@ -67,6 +69,8 @@ export type LedgerEntry =
       /** The cycle's reservation that no board carries (no UID to bind it, identity never verified on the chip). */
       wasted?: { serial: string; mac: string; why: string };
     }
+  /** A cycle that is no unit (an engineering run, or one cut short) ends here: its number bound to the chip, or wasted. */
+  | { t: 'end'; cycle: string; result: UnitResult; serial?: string; mac?: string; uid?: string; flashes: number; wasted?: { serial: string; mac: string; why: string } }
   | { t: 'note'; what: string; details?: Record<string, unknown> };
 
 export type StoredEntry = LedgerEntry & { n: number; prev: string; at: string };
@@ -434,6 +438,20 @@ export class Ledger {
           if (e.serial && e.mac && !b.identity) b.identity = { serial: e.serial, mac: e.mac };
           if (e.attempt) b.attempts = Math.max(b.attempts, e.attempt);
         }
+        return;
+      }
+      case 'end': {
+        this.cycles.delete(e.cycle);
+        if (e.serial) {
+          const issue = this.serials.get(e.serial);
+          if (issue && issue.state === 'reserved') issue.state = 'committed';
+        }
+        if (e.wasted) {
+          const issue = this.serials.get(e.wasted.serial);
+          if (issue) issue.state = 'wasted';
+          this.wasted++;
+        }
+        if (e.uid && e.serial && e.mac && !this.board(e.uid).identity) this.board(e.uid).identity = { serial: e.serial, mac: e.mac };
         return;
       }
       case 'note':

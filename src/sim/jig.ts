@@ -18,6 +18,8 @@ import { createPtyPair, type PtyPair } from './firmware/pty.js';
 import { connectUart, type UartLink } from '../devices/console/uart.sim.js';
 import type { DutFaults } from './dut/stm32f1.js';
 import type { Hardware } from '../app.js';
+import { SimScanner } from '../devices/scanner/scanner.sim.js';
+import { SimClock } from '../devices/clock/clock.sim.js';
 import { SimZplPrinter } from '../devices/printer/zpl.sim.js';
 
 /** Faults `pijig sim --fault` can inject, each producing one kind of FAIL. */
@@ -74,6 +76,10 @@ export class VirtualJig {
   readonly ina219: SimIna219;
   readonly firmware: DutFirmware;
   readonly server: RemoteBitbangServer;
+  /** The fixture's barcode scanner: `scanner.scan(label)`. */
+  readonly scanner = new SimScanner();
+  /** The station's clock: synchronised unless `clock.synced` is set otherwise. */
+  readonly clock = new SimClock();
   /** The label printer on a TCP port, when the station has one: it decodes each ZPL label into a PNG. */
   printer: SimZplPrinter | undefined;
   /** openocd processes started so far. */
@@ -147,6 +153,8 @@ export class VirtualJig {
       probe,
       console: this.pty ? { path: this.pty.stationPath, baud: this.options.station.console?.baud ?? 115200 } : undefined,
       onOpenocd: () => void this.openocdProcesses++,
+      clock: this.clock,
+      scanner: this.scanner,
       printer: this.printer?.connection,
     };
   }

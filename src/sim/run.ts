@@ -1,15 +1,19 @@
 import { join, resolve } from 'node:path';
 import { DataDirLock } from '../records/data-lock.js';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { STATION_PUB_FILE } from '../records/station-key.js';
+import { mkdir, readFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, type App } from '../app.js';
 import type { UnitRecord } from '../core/record.js';
+import { mqttSchema } from '../config/station.js';
 import type { StationState } from '../station/machine.js';
 import { ejectStick, insertStick, pullStick } from './stick.js';
-import { STATION_PUB_FILE } from '../records/station-key.js';
+import { handler } from '../control/service.js';
+import type { CommandTable } from '../control/server.js';
 import { VirtualJig, type SimFault } from './jig.js';
 import { prepareWorkspace, type SimWorkspace } from './workspace.js';
-import { runTerminal, toQuadrants } from './terminal.js';
+import { runTerminal, oledText } from './terminal.js';
 
 export interface SimOptions {
   root: string;
@@ -24,8 +28,17 @@ export interface SimOptions {
   screenshots?: string;
   /** Unattended USB round trip: new bundle on a stick, cycles, pull, insert again for the logs. */
   usbDemo: boolean;
+  /** Publish to this MQTT broker (the station config's mqtt section with only a url). */
+  mqtt?: string;
   out: (line: string) => void;
   verbose: boolean;
+  /** The control socket (default: control.sock in the workspace). */
+  socket?: string;
+  /** No terminal: run until SIGINT/SIGTERM, driven over the control socket (`jig` commands). */
+  headless?: boolean;
+  /** Resolves when a headless sim should stop (default: SIGINT or SIGTERM). */
+  until?: Promise<void>;
+  version?: string;
   /** Size of the demo firmware image in bytes (default 4096). */
   firmwareBytes?: number;
   /** The virtual jig's DUT log (see VirtualJigOptions.dutLog). */
@@ -47,18 +60,7 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
   let jig: VirtualJig | undefined;
   let app: App | undefined;
   try {
-    const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh, ...(opts.firmwareBytes ? { firmwareBytes: opts.firmwareBytes } : {}) });
-    jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir, ...(opts.dutLog ? { dutLog: resolve(opts.dutLog) } : {}) });
-    jig.printer?.on('printed', (l) => {
-      if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
-    });
-    const log = (m: string) => {
-      if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
-    };
-    if (opts.verbose) log(`data directory ${lock.dir}: lock taken`);
-    app = await startApp(ws.config, jig.hardware(), { log, stickPollMs: 200, lock, command: 'pijig sim' });
-    if (opts.verbose) app.station.on('step', (r) => log(`step ${r.name} ${r.outcome}`));
-    return await runWith(opts, ws, jig, app);
+    return await runLocked(opts, lock, (j) => (jig = j), (a) => (app = a));
   } finally {
     await app?.stop();
     await jig?.close();
@@ -66,14 +68,46 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
   }
 }
 
-async function runWith(opts: SimOptions, ws: SimWorkspace, jig: VirtualJig, app: App): Promise<SimSummary> {
+async function runLocked(opts: SimOptions, lock: DataDirLock, onJig: (jig: VirtualJig) => void, onApp: (app: App) => void): Promise<SimSummary> {
+  const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh, ...(opts.firmwareBytes ? { firmwareBytes: opts.firmwareBytes } : {}) });
+  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir, ...(opts.dutLog ? { dutLog: resolve(opts.dutLog) } : {}) });
+  onJig(jig);
+  jig.printer?.on('printed', (l) => {
+    if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
+  });
+  const logs: string[] = [];
+  const notes = new Set<(message: string) => void>();
+  const log = (m: string) => {
+    logs.push(m);
+    for (const n of notes) n(m);
+    if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
+  };
+  if (opts.verbose) log(`data directory ${lock.dir}: lock taken`);
+  const config = opts.mqtt === undefined ? ws.config : { ...ws.config, mqtt: mqttSchema.parse({ url: opts.mqtt }) };
+  if (config.mqtt) opts.out(`mqtt: publishing to ${config.mqtt.url} under ${config.mqtt.topic_prefix}/${config.station_id}/ (units, status, events)`);
+  const socket = opts.socket ?? join(ws.root, 'control.sock');
+  let labels = 0;
+  const nextLabel = () => `LBL-${new Date().toISOString().slice(2, 10).replace(/-/g, '')}-${String(++labels).padStart(4, '0')}`;
+  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200, version: opts.version ?? '0.0.0', lock, command: 'pijig sim', control: { socket, commands: jigCommands(jig, nextLabel) } });
+  onApp(app);
+  if (opts.verbose) app.station.on('step', (r) => log(`step ${r.name} ${r.outcome}`));
+  opts.out(`control socket: ${socket} (from another terminal: pijig status --socket ${socket}, or export PIJIG_SOCKET=${socket})`);
   {
     if (!(await app.store.active())) {
       opts.out('first run: the engineer signs release 1.0.0 of the demo firmware; a stick brings it to the jig');
       await deliverBundle(ws, app, '1.0.0', opts.out);
     }
+    if (opts.cycles === undefined && opts.headless) {
+      opts.out('headless: the virtual jig runs until SIGINT or SIGTERM; drive it with the control socket\'s "jig" command (docs/control.md)');
+      await (opts.until ??
+        new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        }));
+      return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
+    }
     if (opts.cycles === undefined) {
-      await interactive(ws, jig, app);
+      await interactive(ws, jig, app, socket, nextLabel, notes);
       return { cycles: 0, unexpected: 0, openocdProcesses: jig.openocdProcesses };
     }
     if (opts.usbDemo) {
@@ -103,17 +137,16 @@ async function runWith(opts: SimOptions, ws: SimWorkspace, jig: VirtualJig, app:
       await sleep(400);
       const synced = new Promise<void>((resolve) => app.usb?.on('done', (o) => o.stick.name === 'logs' && resolve()));
       await pullStick(ws.mountDir, 'logs'); // one left in the port (a run cut short) comes out first
-      const root = await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
+      await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
       await synced;
-      const csv = join(root, 'pijig', 'logs', ws.config.station_id, 'units.csv');
+      // Pulled and taken to the engineer's PC: the logs stay where this says they are.
+      const kept = await ejectStick(ws.mountDir, 'logs', join(ws.engineerDir, `stick-logs-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+      const csv = join(kept, 'pijig', 'logs', ws.config.station_id, 'units.csv');
       const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+      opts.out(`usb demo: the stick was pulled; its logs are kept in ${join(kept, 'pijig', 'logs', ws.config.station_id)}`);
       opts.out(`usb demo: ${csv} holds ${lines.length - 1} unit lines; the last:`);
       opts.out(`  ${lines.at(-1)}`);
-      // The stick goes to the engineer's desk, logs and signed checkpoint on it.
-      const desk = join(ws.engineerDir, 'logs-stick');
-      await rm(desk, { recursive: true, force: true });
-      await ejectStick(ws.mountDir, 'logs', desk);
-      opts.out(`usb demo: the stick is on the engineer's desk: pijig audit ${desk} --station-key ${join(ws.dataDir, STATION_PUB_FILE)}`);
+      opts.out(`usb demo: the brand owner's check: pijig audit ${kept} --station-key ${join(ws.dataDir, STATION_PUB_FILE)}`);
     }
     return { cycles: opts.cycles, unexpected, openocdProcesses: jig.openocdProcesses };
   }
@@ -182,17 +215,57 @@ function bumpPatch(v: string): string {
   return `${a}.${b}.${(c ?? 0) + 1}`;
 }
 
-async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise<void> {
+/**
+ * The virtual jig's own commands on its control socket (act only): what the keys of its terminal
+ * do, for scripts and tests driving a headless sim.
+ */
+function jigCommands(jig: VirtualJig, nextLabel: () => string): CommandTable {
+  return {
+    jig: handler({
+      access: 'act',
+      args: z.discriminatedUnion('action', [
+        z.strictObject({ action: z.literal('lid'), closed: z.boolean() }),
+        z.strictObject({ action: z.literal('press'), button: z.enum(['start', 'abort']) }),
+        z.strictObject({ action: z.literal('scan'), label: z.string().max(200).optional() }),
+        z.strictObject({ action: z.literal('clock'), synchronized: z.boolean() }),
+      ]),
+      run: async (a) => {
+        if (a.action === 'lid') jig.setLid(a.closed);
+        else if (a.action === 'press') await jig.press(a.button);
+        else if (a.action === 'scan') {
+          const label = a.label ?? nextLabel();
+          jig.scanner.scan(label);
+          return { label };
+        } else jig.clock.synced = a.synchronized;
+        return { lidClosed: jig.lidClosed, outputs: jig.outputs() };
+      },
+    }),
+  };
+}
+
+/** `notes`: the service's log, and the jig's own messages, for the terminal's log lines. */
+async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App, socket: string, nextLabel: () => string, notes: Set<(message: string) => void>): Promise<void> {
   let stick: string | undefined;
   const pull = () => {
     if (!stick) return;
     const name = stick;
     stick = undefined;
-    void pullStick(ws.mountDir, name);
+    if (name !== 'logs') return void pullStick(ws.mountDir, name);
+    // The logs stick goes to the engineer's PC: what was written to it stays, and the log says where.
+    const keep = join(ws.engineerDir, `stick-logs-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    void ejectStick(ws.mountDir, name, keep).then(
+      (kept) => notes.forEach((n) => n(`stick pulled; its logs are kept in ${join(kept, 'pijig', 'logs', ws.config.station_id)}`)),
+      (err: Error) => notes.forEach((n) => n(`stick pulled: ${err.message}`)),
+    );
   };
   await runTerminal(
     {
-      oled: () => toQuadrants(jig.panel.frame()),
+      oled: () => oledText(jig.panel.frame()),
+      note: `socket ${socket}`,
+      onNote: (listener) => {
+        notes.add(listener);
+        return () => notes.delete(listener);
+      },
       get lidClosed() {
         return jig.lidClosed;
       },
@@ -221,6 +294,7 @@ async function interactive(ws: SimWorkspace, jig: VirtualJig, app: App): Promise
           },
         ],
         p: ['pull', pull],
+        b: ['scan', () => jig.scanner.scan(nextLabel())],
       },
     },
     app,

@@ -1,6 +1,7 @@
 import { BlockError, type IdentityBlock } from '../core/blocks.js';
 import { errorMessage } from '../core/errors.js';
 import type { UnitIdentity } from '../core/identity.js';
+import type { StepRecord, UnitRecord } from '../core/record.js';
 import type { Admission, ChipSeen, UnitLedger } from '../core/unit-ledger.js';
 import type { Books } from '../records/books.js';
 import { LedgerError, orderKey, type CycleHeader, type LedgerEntry } from '../records/ledger.js';
@@ -15,6 +16,8 @@ export interface CycleLedgerJob {
   order: string | undefined;
   /** The plan's retest policy. */
   maxAttempts: number | undefined;
+  /** A new number may be issued (an engineering run only with --allocate-identity); a retest's own number always. */
+  allowNewIdentity?: boolean;
 }
 
 /**
@@ -30,6 +33,8 @@ export class CycleLedger implements UnitLedger {
   flashes = 0;
   /** The identity the ledger gave (or recognised) in this cycle. */
   identityGiven: UnitIdentity | undefined;
+  /** A number reserved (new) in this cycle. */
+  private reserved: UnitIdentity | undefined;
   private headerWritten = false;
 
   constructor(
@@ -99,6 +104,7 @@ export class CycleLedger implements UnitLedger {
       return { identity: known, reused: true };
     }
     void onChip; // a record this ledger did not issue to this chip is not trusted: the board gets a number of its own
+    if (this.job.allowNewIdentity === false) throw new StepError('STEP_EXCEPTION', 'an engineering run allocates no serial number or MAC unless asked (run-step --allocate-identity)');
     let next: UnitIdentity;
     let used: LedgerEntry[];
     try {
@@ -112,7 +118,30 @@ export class CycleLedger implements UnitLedger {
     }
     await this.write([...used, { t: 'reserve', cycle: this.cycleId, serial: next.serial, mac: next.mac, ...(this.uid ? { uid: this.uid } : {}) }]);
     this.identityGiven = next;
+    this.reserved = next;
     return { identity: next, reused: false };
+  }
+
+  /**
+   * End a cycle that is no unit (an engineering run) in the ledger: its number bound to the chip,
+   * or wasted when no chip carries it. A cycle that wrote nothing to the ledger needs no end.
+   */
+  async close(record: { result: UnitRecord['result']; reason?: string; steps: StepRecord[] }): Promise<void> {
+    if (!this.headerWritten) return;
+    const reserved = this.reserved;
+    const verified = record.steps.some((s) => s.kind === 'identity' && s.outcome === 'pass');
+    const given = this.identityGiven;
+    await this.write([
+      {
+        t: 'end',
+        cycle: this.cycleId,
+        result: record.result,
+        ...(given ? { serial: given.serial, mac: given.mac } : {}),
+        ...(this.uid ? { uid: this.uid } : {}),
+        flashes: this.flashes,
+        ...(reserved && !this.uid && !verified ? { wasted: { ...reserved, why: record.reason ?? record.result } } : {}),
+      },
+    ]);
   }
 
   private ledger() {

@@ -53,10 +53,17 @@ export class DeviceWatch {
     const { station, log } = this.options;
     if (!station.running) {
       const missing: string[] = [];
-      for (const { name, check } of this.options.checks) await check().catch(() => missing.push(name));
+      const causes: string[] = [];
+      for (const { name, check } of this.options.checks) {
+        await check().catch((err: unknown) => {
+          missing.push(name);
+          causes.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }
       const key = missing.join('\n');
       if (missing.length && key !== this.reported) {
-        log(`device missing: ${missing.join(', ')}`);
+        // the cause of each (not only the name the OLED shows)
+        log(`device missing: ${causes.join('; ')}`);
         station.reportFault({ source: SOURCE, title: 'DEVICE MISSING', lines: missing });
         this.reported = key;
       } else if (!missing.length && this.reported !== undefined) {

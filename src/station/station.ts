@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { errorMessage, PijigError } from '../core/errors.js';
 import type { DigitalInput, DigitalOutput } from '../devices/gpio/gpio.js';
 import type { ActiveImage } from '../core/image.js';
 import type { IdentityBlock } from '../core/blocks.js';
-import { errorMessage } from '../core/errors.js';
 import type { StepRecord, UnitRecord } from '../core/record.js';
+import type { Journal } from '../records/journal.js';
 import type { Books } from '../records/books.js';
 import type { StepPlan } from '../steps/registry.js';
 import type { Devices } from '../steps/step.js';
@@ -12,6 +13,26 @@ import { Interlock } from './interlock.js';
 import { StateMachine, type StationEvent, type StationState } from './machine.js';
 import { runPlan, type CycleOutcome } from './runner.js';
 import { CycleLedger } from './cycle-ledger.js';
+
+export type StationErrorCode = 'BUSY' | 'NOT_IDLE' | 'NO_JOB' | 'LID_OPEN' | 'UNKNOWN_STEP' | 'BAD_PARAMS' | 'ORDER_COMPLETE' | 'NO_ENGINEERING_JOURNAL' | 'RECORD_NOT_SAVED';
+
+/** Why the station refused (or could not finish) what an engineer asked of it. */
+export class StationError extends PijigError<StationErrorCode> {}
+
+/** One plan step run on its own (`pijig run-step NAME --param k=v`). */
+export interface EngineeringRequest {
+  /** A step name of the plan, or a step kind (its first step of that kind). */
+  step: string;
+  /** Over the plan's own params, then validated by the step kind's schema. */
+  params?: Record<string, unknown>;
+  /** Let an identity step allocate a serial number and MAC (default: refused). */
+  allocateIdentity?: boolean;
+}
+
+export interface EngineeringHooks {
+  progress?(progress: CycleProgress): void;
+  step?(record: StepRecord): void;
+}
 
 /**
  * What the station runs: a plan, the image it flashes, the identity block it numbers units from
@@ -45,6 +66,10 @@ export interface StationDeps {
   books: Books;
   /** A reason START must wait (an image import in progress), or undefined. */
   startGate?: () => string | undefined;
+  /** Whether the clock is synchronised now (undefined: unknown); every record says so. */
+  clockSynced?: () => boolean | undefined;
+  /** Where engineering runs (`pijig run-step`) are recorded, apart from the units. */
+  engineeringJournal?: Journal;
 }
 
 /** Why START did not start a cycle. */
@@ -52,6 +77,8 @@ export type StartRefusal =
   | { reason: 'lid-open' }
   | { reason: 'busy'; what: string }
   | { reason: 'order-complete'; flashed: number; quantity: number }
+  /** The plan requires the board's label to be scanned first. */
+  | { reason: 'scan-required' }
   /** The ledger cannot be read or written: nothing may be flashed or numbered. */
   | { reason: 'order-check-failed'; message: string };
 
@@ -91,6 +118,10 @@ export interface StationStatus {
   last?: UnitRecord;
   lidClosed: boolean;
   dutPowered: boolean;
+  /** The board label scanned for the next unit, and whether the plan requires one. */
+  scan: { required: boolean; label?: string };
+  /** An engineering run (`pijig run-step`) in progress. */
+  engineering?: { step: string; startedAt: string };
 }
 
 export type StationEvents = {
@@ -103,6 +134,10 @@ export type StationEvents = {
   step: [record: StepRecord];
   record: [record: UnitRecord];
   fault: [fault: StationFault];
+  /** A board label was scanned (accepted for the next unit). */
+  scanned: [label: string];
+  /** An engineering run started or ended (its record, when it was journaled). */
+  engineering: [phase: 'started' | 'ended', step: string, record?: UnitRecord];
   log: [message: string];
   'listener-error': [event: string, error: unknown];
 };
@@ -123,6 +158,9 @@ export class Station extends TypedEmitter<StationEvents> {
   private idleWaiters: (() => void)[] = [];
   private readonly faults = new Map<string, StationFault>();
   private last: UnitRecord | undefined;
+  private label: string | undefined;
+  private readonly loggedFaults = new Map<string, string>();
+  private engineering: { controller: AbortController; step: string; startedAt: Date } | undefined;
 
   constructor(private readonly deps: StationDeps) {
     super();
@@ -133,8 +171,9 @@ export class Station extends TypedEmitter<StationEvents> {
     return this.machine.state;
   }
 
+  /** A cycle or an engineering run is in progress (the DUT may be powered). */
   get running(): boolean {
-    return this.cycle !== undefined;
+    return this.cycle !== undefined || this.engineering !== undefined;
   }
 
   /** Subscribe to the inputs, DUT off. The station stays idle until a job is loaded. */
@@ -153,13 +192,15 @@ export class Station extends TypedEmitter<StationEvents> {
     for (const off of this.unsubscribers) off();
     this.unsubscribers = [];
     this.cycle?.controller.abort('service stopping');
+    this.engineering?.controller.abort('service stopping');
     await this.interlock.off();
     await this.cycle?.done;
+    await this.waitUntilIdle();
   }
 
   /** Resolves when no cycle is running (e.g. for an image import that must not happen mid-cycle). */
   waitUntilIdle(): Promise<void> {
-    if (!this.cycle) return Promise.resolve();
+    if (!this.running) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -186,6 +227,7 @@ export class Station extends TypedEmitter<StationEvents> {
 
   clearFault(source: string): void {
     if (!this.faults.delete(source)) return;
+    this.loggedFaults.delete(source);
     this.settle();
   }
 
@@ -210,7 +252,16 @@ export class Station extends TypedEmitter<StationEvents> {
       ...(this.last ? { last: this.last } : {}),
       lidClosed: this.deps.inputs.lidClosed.active,
       dutPowered: this.interlock.powered,
+      scan: { required: this.job?.plan.requireScan ?? false, ...(this.label ? { label: this.label } : {}) },
+      ...(this.engineering ? { engineering: { step: this.engineering.step, startedAt: this.engineering.startedAt.toISOString() } } : {}),
     };
+  }
+
+  /** A board label from the scanner: it goes into the next unit's record. Ignored while a cycle runs. */
+  scan(label: string): void {
+    if (this.cycle) return this.log(`scan "${label}" ignored: a cycle is running`);
+    this.label = label;
+    this.emit('scanned', label);
   }
 
   /** Derived from the ledger (which the journal reconciles at open): they never drift from the records. */
@@ -221,6 +272,10 @@ export class Station extends TypedEmitter<StationEvents> {
 
   /** Enter error with this fault (error -> error for a new one). */
   private raise(fault: StationFault): void {
+    // Every fault reaches the log with its cause, not only the OLED (once per change).
+    const text = `station fault ${fault.title}${fault.lines.length ? `: ${fault.lines.join('; ')}` : ''} (${fault.source})`;
+    if (this.loggedFaults.get(fault.source) !== text) this.log(text);
+    this.loggedFaults.set(fault.source, text);
     this.faults.set(fault.source, fault);
     this.emit('fault', fault);
     this.fire('fault');
@@ -245,6 +300,7 @@ export class Station extends TypedEmitter<StationEvents> {
     if (this.state !== 'ready') return this.log(`START ignored in state ${this.state}`);
     const job = this.job;
     if (!job) return;
+    if (this.engineering) return this.emit('refused', { reason: 'busy', what: 'ENGINEERING RUN' });
     if (!this.deps.inputs.lidClosed.active) {
       this.fire('start_lid_open');
       this.emit('refused', { reason: 'lid-open' });
@@ -258,13 +314,10 @@ export class Station extends TypedEmitter<StationEvents> {
       this.log(`ORDER CHECK FAILED: ${problem}`);
       return this.emit('refused', { reason: 'order-check-failed', message: problem });
     }
-    this.begin(job);
-  }
-
-  private begin(job: Job): void {
     const quantity = job.orderQuantity;
     const flashed = job.image ? this.deps.books.orderUnits(job.order, job.image.imageHash) : 0;
     if (quantity !== undefined && flashed >= quantity) return this.emit('refused', { reason: 'order-complete', flashed, quantity });
+    if (job.plan.requireScan && !this.label) return this.emit('refused', { reason: 'scan-required' });
     const controller = new AbortController();
     const progress: CycleProgress = { index: 0, count: job.plan.steps.length + job.plan.teardown.length, step: job.plan.steps[0]?.name ?? '', fraction: 0, startedAt: new Date() };
     const cycle = { controller, progress, done: Promise.resolve() };
@@ -279,6 +332,7 @@ export class Station extends TypedEmitter<StationEvents> {
   private onAbort(why: string): void {
     // Interlock first, in the same tick as the input edge: the relay drops whatever the step is doing.
     void this.interlock.off();
+    this.engineering?.controller.abort(why);
     if (this.cycle && !this.cycle.controller.signal.aborted) {
       this.fire(why === 'lid opened' ? 'lid_open' : 'abort');
       this.cycle.controller.abort(why);
@@ -286,28 +340,42 @@ export class Station extends TypedEmitter<StationEvents> {
   }
 
   private onLidOpen(): void {
+    this.label = undefined; // a new board goes in: its label is scanned again
     if (this.cycle) return this.onAbort('lid opened');
+    this.engineering?.controller.abort('lid opened');
     void this.interlock.off();
     this.fire('lid_open');
+  }
+
+  /** The cycle's header in the ledger and its record: plan (with its measurement columns), image, order. */
+  private cycleFacts(job: Job, plan: StepPlan) {
+    const measurements = [...plan.steps, ...plan.teardown].flatMap((s) => Object.keys(s.limits));
+    const image = job.image;
+    return {
+      plan: { name: plan.name, product: plan.product, ...(measurements.length ? { measurements } : {}) },
+      ...(image ? { image: { bundleId: image.bundleId, version: image.version, imageHash: image.imageHash, regions: Object.fromEntries(image.regions.map((r) => [r.name, r.sha256])) } } : {}),
+      ...(job.order ? { order: job.order } : {}),
+    };
+  }
+
+  private cycleLedger(job: Job, id: string, startedAt: Date, facts: ReturnType<Station['cycleFacts']>, opts: { engineering?: boolean; allowNewIdentity?: boolean } = {}): CycleLedger {
+    return new CycleLedger(this.deps.books, {
+      header: { cycle: id, startedAt: startedAt.toISOString(), ...facts, ...(opts.engineering ? { engineering: true } : {}) },
+      block: job.block,
+      blockSource: job.blockSource,
+      orderQuantity: job.orderQuantity,
+      order: job.order,
+      maxAttempts: opts.engineering ? undefined : job.plan.retest?.max_attempts,
+      allowNewIdentity: opts.allowNewIdentity ?? true,
+    });
   }
 
   private async runCycle(job: Job, controller: AbortController, progress: CycleProgress): Promise<void> {
     const { plan, image } = job;
     const started = progress.startedAt;
     const id = randomUUID();
-    const measurements = [...plan.steps, ...plan.teardown].flatMap((s) => Object.keys(s.limits));
-    const planInfo = { name: plan.name, product: plan.product, ...(measurements.length ? { measurements } : {}) };
-    const imageInfo = image
-      ? { bundleId: image.bundleId, version: image.version, imageHash: image.imageHash, regions: Object.fromEntries(image.regions.map((r) => [r.name, r.sha256])) }
-      : undefined;
-    const ledger = new CycleLedger(this.deps.books, {
-      header: { cycle: id, startedAt: started.toISOString(), plan: planInfo, ...(imageInfo ? { image: imageInfo } : {}), ...(job.order ? { order: job.order } : {}) },
-      block: job.block,
-      blockSource: job.blockSource,
-      orderQuantity: job.orderQuantity,
-      order: job.order,
-      maxAttempts: plan.retest?.max_attempts,
-    });
+    const facts = this.cycleFacts(job, plan);
+    const ledger = this.cycleLedger(job, id, started, facts);
     const power = this.interlock.forCycle(controller.signal);
     this.emit('progress', { ...progress });
     let outcome: CycleOutcome;
@@ -348,17 +416,20 @@ export class Station extends TypedEmitter<StationEvents> {
     }
 
     const ended = new Date();
+    const label = this.label;
+    this.label = undefined;
+    const clockSynced = this.deps.clockSynced?.();
     const identity = outcome.identity ?? ledger.identityGiven;
     const record: Omit<UnitRecord, 'seq' | 'prev'> = {
       id,
       station: this.deps.stationId,
-      plan: planInfo,
-      ...(imageInfo ? { image: imageInfo } : {}),
-      ...(job.order ? { order: job.order } : {}),
+      ...facts,
       ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
       ...(ledger.uid ? { chipUid: ledger.uid } : {}),
       attempt: ledger.attempt,
       flashes: ledger.flashes,
+      ...(label ? { label } : {}),
+      ...(clockSynced !== undefined ? { clockSynced } : {}),
       startedAt: started.toISOString(),
       endedAt: ended.toISOString(),
       durationMs: ended.getTime() - started.getTime(),
@@ -373,8 +444,7 @@ export class Station extends TypedEmitter<StationEvents> {
     try {
       saved = await this.deps.books.journal.append(record);
     } catch (err) {
-      // Nothing is announced as a result unless its record is on disk.
-      this.log(`RECORD NOT SAVED: ${(err as Error).message}`);
+      // Nothing is announced as a result unless its record is on disk (raise() logs the cause).
       this.raise({ source: 'journal', title: 'RECORD NOT SAVED', lines: [(err as Error).message] });
       return;
     }
@@ -391,6 +461,121 @@ export class Station extends TypedEmitter<StationEvents> {
     const pending = [...this.faults.values()].at(-1);
     if (pending) return this.raise(pending); // a fault reported during the cycle
     this.fire(saved.result === 'PASS' ? 'cycle_pass' : saved.result === 'ABORTED' ? 'cycle_aborted' : saved.result === 'ERROR' ? 'cycle_error' : 'cycle_fail');
+  }
+
+  // --- engineering runs (`pijig run-step`) -----------------------------------------------------
+
+  /** Stop the engineering run in progress (its client went away): DUT off, the step cancelled. */
+  abortEngineering(why: string): void {
+    if (!this.engineering) return;
+    void this.interlock.off();
+    this.engineering.controller.abort(why);
+  }
+
+  /**
+   * Run one step of the job's plan on the DUT in the fixture, as an engineering run: only while
+   * no cycle runs, no fault is up and the lid is closed; through the same interlock and runner as
+   * a unit (ABORT and the lid stop it). Its record goes to the engineering journal, never the unit
+   * journal: it is no unit, counts nowhere, and allocates no identity unless `allocateIdentity`.
+   * Rejects with a StationError when it may not run.
+   */
+  async runEngineering(request: EngineeringRequest, hooks: EngineeringHooks = {}): Promise<UnitRecord> {
+    const job = this.job;
+    const refuse = (code: StationErrorCode, message: string): never => {
+      throw new StationError(code, `run-step ${request.step}: ${message}`);
+    };
+    if (!this.deps.engineeringJournal) refuse('NO_ENGINEERING_JOURNAL', 'this station keeps no engineering journal');
+    if (this.running) refuse('BUSY', this.cycle ? 'a unit cycle is running' : 'another engineering run is in progress');
+    if (this.state === 'error' || this.state === 'idle') refuse('NOT_IDLE', `the station is in ${this.state}${this.faults.size ? ` (${[...this.faults.values()].map((f) => f.title).join(', ')})` : ''}`);
+    if (!job) return refuse('NO_JOB', 'no test plan is loaded');
+    if (!this.deps.inputs.lidClosed.active) refuse('LID_OPEN', 'the lid is open: close it over the unit first');
+    const planStep = job.plan.steps.find((st) => st.name === request.step) ?? job.plan.teardown.find((st) => st.name === request.step) ?? [...job.plan.steps, ...job.plan.teardown].find((st) => st.kind === request.step);
+    if (!planStep) return refuse('UNKNOWN_STEP', `the plan "${job.plan.name}" has no step or step kind of that name (steps: ${[...job.plan.steps, ...job.plan.teardown].map((st) => st.name).join(', ')})`);
+    const parsed = planStep.step.params.safeParse({ ...(planStep.params as Record<string, unknown>), ...(request.params ?? {}) });
+    if (!parsed.success) refuse('BAD_PARAMS', parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; '));
+    const problem = this.deps.books.problemNow();
+    if (problem) refuse('NOT_IDLE', `ORDER CHECK FAILED: ${problem}`);
+    const quantity = job.orderQuantity;
+    const flashed = job.image ? this.deps.books.orderUnits(job.order, job.image.imageHash) : 0;
+    if (planStep.kind === 'program' && quantity !== undefined && flashed >= quantity) refuse('ORDER_COMPLETE', `${flashed} of ${quantity} boards are flashed for this order`);
+
+    const controller = new AbortController();
+    const startedAt = new Date();
+    this.engineering = { controller, step: planStep.name, startedAt };
+    this.emit('engineering', 'started', planStep.name);
+    const plan = { ...job.plan, name: `engineering: ${planStep.name}`, steps: [{ ...planStep, params: parsed.data }], teardown: [] };
+    // Not a unit, but what it flashes and numbers is in the ledger all the same (a number only with --allocate-identity).
+    const id = randomUUID();
+    const ledger = this.cycleLedger(job, id, startedAt, this.cycleFacts(job, plan), { engineering: true, allowNewIdentity: request.allocateIdentity === true });
+    const power = this.interlock.forCycle(controller.signal);
+    let outcome: CycleOutcome;
+    try {
+      if (!this.deps.inputs.lidClosed.active) controller.abort('lid opened');
+      else await power.set(true).catch((err: Error) => controller.abort(err.message));
+      const progress: CycleProgress = { index: 0, count: 1, step: planStep.name, fraction: 0, startedAt };
+      outcome = await runPlan(
+        plan,
+        {
+          devices: { ...this.deps.devices, dutPower: power },
+          ledger,
+          image: job.image,
+          hooks: {
+            stepStarted: () => hooks.progress?.({ ...progress }),
+            progress: (p) => {
+              progress.fraction = p.fraction;
+              if (p.text) progress.text = p.text;
+              hooks.progress?.({ ...progress });
+            },
+            stepEnded: (r) => hooks.step?.(r),
+            log: (m) => this.log(`engineering: ${m}`),
+          },
+        },
+        controller.signal,
+      );
+    } catch (err) {
+      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [] };
+    } finally {
+      power.end();
+      await this.interlock.off();
+      await this.deps.devices.console?.close().catch((err: Error) => this.log(`console close: ${err.message}`));
+    }
+    const ended = new Date();
+    const clockSynced = this.deps.clockSynced?.();
+    const identity = outcome.identity ?? ledger.identityGiven;
+    const record = {
+      id,
+      station: this.deps.stationId,
+      plan: { name: job.plan.name, product: job.plan.product },
+      ...(job.image ? { image: { bundleId: job.image.bundleId, version: job.image.version, imageHash: job.image.imageHash, regions: Object.fromEntries(job.image.regions.map((r) => [r.name, r.sha256])) } } : {}),
+      ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
+      ...(ledger.uid ? { chipUid: ledger.uid } : {}),
+      attempt: ledger.attempt,
+      flashes: ledger.flashes,
+      ...(clockSynced !== undefined ? { clockSynced } : {}),
+      startedAt: startedAt.toISOString(),
+      endedAt: ended.toISOString(),
+      durationMs: ended.getTime() - startedAt.getTime(),
+      result: outcome.result,
+      ...(outcome.failedStep ? { failedStep: outcome.failedStep } : {}),
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+      ...(outcome.message ? { message: outcome.message } : {}),
+      steps: outcome.steps,
+      engineering: { step: planStep.name, kind: planStep.kind, params: parsed.data, flashes: ledger.flashes },
+    };
+    // The run ends in the ledger too: its number bound to the chip, or wasted (it is no unit).
+    await ledger.close(record).catch((err: unknown) => this.log(`ledger: engineering run of ${planStep.name} not closed (${errorMessage(err)}); the next start does it`));
+    try {
+      const saved = await this.deps.engineeringJournal!.append(record);
+      this.emit('engineering', 'ended', planStep.name, saved);
+      return saved;
+    } catch (err) {
+      this.emit('engineering', 'ended', planStep.name);
+      this.log(`engineering run of ${planStep.name} not recorded: ${(err as Error).message}`);
+      throw new StationError('RECORD_NOT_SAVED', `run-step ${planStep.name}: its record could not be saved: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.engineering = undefined;
+      if (!this.cycle) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
   }
 
   private log(message: string): void {

@@ -131,9 +131,16 @@ export class RegexRunner {
   private async run(source: string, flags: string, lines: string[], signal: AbortSignal | undefined): Promise<Reply> {
     signal?.throwIfAborted();
     const worker = this.start();
-    // The budget counts the match, not the thread's start-up.
-    await this.online;
-    signal?.throwIfAborted();
+    // Held (ref'd) only while a match is due; idle, the worker keeps no process alive.
+    worker.ref();
+    try {
+      // The budget counts the match, not the thread's start-up.
+      await this.online;
+      signal?.throwIfAborted();
+    } catch (err) {
+      worker.unref();
+      throw err;
+    }
     return new Promise<Reply>((resolve, reject) => {
       const id = this.nextId++;
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -141,6 +148,7 @@ export class RegexRunner {
       const settle = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        worker.unref();
         this.job = undefined;
       };
       this.job = {
@@ -181,7 +189,8 @@ export class RegexRunner {
     worker.on('exit', () => {
       if (this.worker === worker) this.stop(new Error('regex worker exited'));
     });
-    // After the listeners: a 'message' listener refs the worker's port again.
+    // After the listeners: adding a 'message' listener refs the worker's port again (Node 20), and
+    // a ref'd port kept `pijig sim --cycles` and a stopping `serve` from ever exiting.
     worker.unref();
     return worker;
   }

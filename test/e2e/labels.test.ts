@@ -47,7 +47,7 @@ describe('labels on the virtual jig', () => {
     root = await mkdtemp(join(tmpdir(), 'pijig-labels-'));
     ws = await prepareWorkspace({ root, stationFile: join(EXAMPLES, 'station.yaml'), planFile: join(EXAMPLES, 'plan.yaml') });
     jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, labelDir: ws.labelsDir });
-    app = await startApp(ws.config, jig.hardware(), { log: () => {}, stickPollMs: 50 });
+    app = await startApp(ws.config, jig.hardware(), { log: () => {}, stickPollMs: 50, control: { socket: join(root, 'control.sock') } });
     const imported = new Promise((resolve, reject) => {
       app.usb!.on('imported', resolve);
       app.usb!.on('refused', reject);
@@ -92,6 +92,21 @@ describe('labels on the virtual jig', () => {
     }
     // the printer received each label once
     expect(jig.printer!.received).toHaveLength(2);
+  }, 120_000);
+
+  it('`pijig label SERIAL` reprints through the running station, and the reprint is logged with who and when', async () => {
+    const before = jig.printer!.received.length;
+    const r = await execa(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'label', 'WG000001', '--socket', join(root, 'control.sock')], {
+      reject: false,
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+      env: { SUDO_USER: 'operator9' },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/reprinted the label of WG000001 \(unit #1\) through the running station; logged as operator9/);
+    await vi.waitFor(() => expect(jig.printer!.received.length).toBe(before + 1), { timeout: 30_000, interval: 20 });
+    const log = (await readFile(join(ws.dataDir, 'labels/reprints.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(log[0]).toMatchObject({ ev: 'reprint', user: 'operator9', serial: 'WG000001', seq: 1 });
   }, 120_000);
 });
 

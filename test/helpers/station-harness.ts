@@ -5,7 +5,7 @@ import { vi } from 'vitest';
 import { SimGpioChip } from '../../src/devices/gpio/gpio.sim.js';
 import { Books } from '../../src/records/books.js';
 import { serialRange, macRange } from '../../src/core/blocks.js';
-import { Station, type Job } from '../../src/station/station.js';
+import { Station, type Job, type StationDeps } from '../../src/station/station.js';
 import { OperatorPanel } from '../../src/operator/panel.js';
 import type { StationState as State } from '../../src/station/machine.js';
 import type { Screen } from '../../src/operator/screens.js';
@@ -19,7 +19,7 @@ export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
  * temp dir. The job comes from `provider` (default: `job` with a WG block) as the app
  * hands it over; a provider that rejects leaves the station with no plan. Use with fake timers.
  */
-export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined, devices: Partial<Omit<Devices, 'dutPower'>> = {}) {
+export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined, devices: Partial<Omit<Devices, 'dutPower'>> = {}, deps: Partial<StationDeps> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'pijig-station-'));
   const chip = new SimGpioChip();
   const start = await chip.input({ name: 'start', line: LINES.start, activeLow: true, debounceMs: DEBOUNCE.start, bias: 'pull-up' });
@@ -40,6 +40,7 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
     devices: { lightSensors: new Map(), ...devices },
     books,
     ...(startGate ? { startGate } : {}),
+    ...deps,
   });
   const panel = new OperatorPanel({ station, light: { green: green!, red: red!, amber: amber!, buzzer: buzzer! }, log: () => {} });
   const screens: Screen[] = [];

@@ -126,4 +126,24 @@ describe('the journal follower', () => {
     expect(gone.attempts).toBe(1);
     await journal.close();
   });
+
+  it('an output that says its destination is back is retried at once, not after its backoff', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { journal, dir } = await journalWith(2);
+    const output = new FlakyOutput(2);
+    const listeners = new Set<() => void>();
+    const ready: RecordOutput = { name: 'ready', write: (r) => output.write(r), onReady: (l) => (listeners.add(l), () => listeners.delete(l)) };
+    const follower = new JournalFollower({ journal, dataDir: dir, backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    const stop = follower.add(ready);
+    await until(() => output.attempts === 1, 'the first attempt');
+    await until(() => follower.status()[0]!.failures === 1, 'the backoff');
+    for (const l of listeners) l(); // the broker is back
+    await until(() => output.attempts === 2, 'a retry without time passing');
+    for (const l of listeners) l();
+    await until(() => output.got.length === 2, 'both records');
+    expect(output.got.map((r) => r.seq)).toEqual([1, 2]);
+    await stop();
+    expect(listeners.size).toBe(0); // unsubscribed when the output is no longer followed
+    await journal.close();
+  });
 });

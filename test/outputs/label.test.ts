@@ -17,12 +17,17 @@ afterEach(() => vi.useRealTimers());
 
 const TEMPLATE: LabelTemplate = { width: 392, height: 192, fields: ['serial', 'mac', 'date'], qr: '${unit.serial}', qrEcc: 'M' };
 
+/** The real timer, taken before any test fakes it: real I/O needs real time on a loaded machine. */
+const realSetTimeout = globalThis.setTimeout;
+
 /** Let fake time pass in small steps, with real I/O (sockets, fsync) running between them. */
 async function pass(ms: number): Promise<void> {
   for (let t = 0; t < ms; t += 10) {
     await vi.advanceTimersByTimeAsync(10);
-    // real I/O (sockets, fsync, the journal's reads) gets many turns of the loop per step
+    // real I/O (sockets, fsync, the journal's reads) gets many turns of the loop per step, and a
+    // little real time: on a loaded machine an fsync can take longer than any number of turns
     for (let i = 0; i < 40; i++) await new Promise((r) => setImmediate(r));
+    await new Promise((r) => realSetTimeout(r, 1));
   }
 }
 
