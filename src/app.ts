@@ -17,8 +17,14 @@ import { STEP_KINDS } from './steps/registry.js';
 import type { StepKind } from './steps/step.js';
 import type { StepRegistry } from './config/plan.js';
 import { Journal } from './records/journal.js';
-import { StationState } from './records/state.js';
-import { CounterIdentityProvider, type IdentityBlock } from './records/identity-counter.js';
+import { Books, stationHasRun } from './records/books.js';
+import { DataDirLock } from './records/data-lock.js';
+import { loadOrCreateStationKey, type StationKey } from './records/station-key.js';
+import { makeCheckpoint } from './records/checkpoint.js';
+import { BlockError, macRange, serialRange, type IdentityBlock } from './core/blocks.js';
+import { errorMessage } from './core/errors.js';
+import { removeStaleTempDirs } from './util/temp.js';
+import { which } from './util/child.js';
 import { Station, type Job } from './station/station.js';
 import { DeviceWatch, type DeviceCheck } from './station/device-watch.js';
 import { OperatorPanel } from './operator/panel.js';
@@ -31,6 +37,9 @@ import { LogSync } from './outputs/stick-logs.js';
 import { MqttOutput, mqttStatus, type MqttStatus } from './outputs/mqtt.js';
 import { BundleStore, type ActiveBundle } from './media/store.js';
 import { Importer } from './media/importer.js';
+import { MediaError } from './media/errors.js';
+import { stationBlockRanges, type Manifest } from './media/manifest.js';
+import { parsePublicKeys } from './media/signing.js';
 import { StickWatcher } from './media/stick.js';
 import { UsbMedia } from './media/usb.js';
 import type { ClockSync } from './devices/clock/clock.js';
@@ -82,6 +91,10 @@ export interface AppOptions {
   stickPollMs?: number;
   /** While a configured device is missing, look again this often (default 5 s). */
   deviceRecheckMs?: number;
+  /** The data directory's lock, when the caller took it already (`pijig sim` does, before its workspace); else taken here. */
+  lock?: DataDirLock;
+  /** Names the process in the lock file ("pijig serve"). */
+  command?: string;
   /** Listen on the control socket. */
   control?: ControlOptions;
   /** pijig's version, for status and the socket's hello. */
@@ -94,7 +107,9 @@ export interface App {
   station: Station;
   panel: OperatorPanel;
   journal: Journal;
-  state: StationState;
+  /** The journal and the ledger. */
+  books: Books;
+  stationKey: StationKey;
   store: BundleStore;
   follower: JournalFollower;
   usb: UsbMedia | undefined;
@@ -109,13 +124,16 @@ export interface App {
   stop(): Promise<void>;
 }
 
-function identityBlockOf(config: StationConfig, bundle: ActiveBundle | undefined): IdentityBlock {
-  const own = config.identity;
-  const block: IdentityBlock = { serialPrefix: own.serial_prefix, serialDigits: own.serial_digits, first: own.first, count: own.count, macFirst: own.mac_first };
-  const fromBundle = bundle?.identity;
-  if (fromBundle?.serial) Object.assign(block, { serialPrefix: fromBundle.serial.prefix, first: fromBundle.serial.start, count: fromBundle.serial.count, serialDigits: fromBundle.serial.digits ?? block.serialDigits });
-  if (fromBundle?.mac) Object.assign(block, { macFirst: fromBundle.mac.start, count: Math.min(block.count, fromBundle.mac.count) });
-  return block;
+/** The station config's identity block as ranges. */
+function configBlock(config: StationConfig): IdentityBlock {
+  const c = config.identity;
+  return { serial: serialRange(c.serial_prefix, c.serial_digits, c.first, c.count), mac: macRange(c.mac_first.toLowerCase(), c.count) };
+}
+
+/** The plan writes identities: it has an identity step. */
+function writesIdentity(plan: unknown): boolean {
+  const p = plan as { steps?: { kind?: string }[]; teardown?: { kind?: string }[] } | undefined;
+  return [...(p?.steps ?? []), ...(p?.teardown ?? [])].some((s) => s.kind === 'identity');
 }
 
 /**
@@ -165,12 +183,51 @@ export async function showOnDefaultDisplay(openBus: () => Promise<I2cBus>, scree
   }
 }
 
-/** Build the station from its configuration on the given hardware, and start it. Only wiring happens here. */
+/**
+ * Build the station from its configuration on the given hardware, and start it. Only wiring
+ * happens here. The data directory is locked first (one process per data directory) and stays
+ * locked until stop(); a start-up that fails releases it.
+ */
 export async function startApp(config: StationConfig, hw: Hardware, opts: AppOptions): Promise<App> {
+  const lock = opts.lock ?? (await DataDirLock.acquire(config.dataDir, opts.command ?? 'pijig'));
+  const opened: { books?: Books } = {};
+  try {
+    const app = await wire(config, hw, opts, opened);
+    return {
+      ...app,
+      async stop() {
+        await app.stop();
+        if (!opts.lock) await lock.release();
+      },
+    };
+  } catch (err) {
+    await opened.books?.close().catch(() => {});
+    if (!opts.lock) await lock.release();
+    throw err;
+  }
+}
+
+async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opened: { books?: Books }): Promise<App> {
   const { log } = opts;
   const registry = opts.registry ?? STEP_KINDS;
   const g = config.gpio;
   await mkdir(config.dataDir, { recursive: true });
+  // A tool every unit needs and the station does not have is a start-up error, not a FAIL per unit.
+  if (hw.probe && which(hw.probe.openocd) === undefined) {
+    throw new Error(`${config.file}: probe.openocd: "${hw.probe.openocd}" not found: install openocd (apt-get install openocd) or name the binary`);
+  }
+  for (const dir of await removeStaleTempDirs()) log(`removed ${dir}, left by a pijig process that was killed`);
+
+  // The books first: a station that cannot keep them starts no hardware.
+  const ranBefore = await stationHasRun(config.dataDir);
+  const { key: stationKey, created } = await loadOrCreateStationKey(config.dataDir);
+  if (created) log(`station key made: ${stationKey.fingerprint} (it signs this station's logs, never firmware)`);
+  const trusted = config.media ? parsePublicKeys(config.media.public_keys.map((k) => ({ name: k.name, publicKey: k.public_key })), 'media.public_keys') : [];
+  if (trusted.some((k) => k.fingerprint === stationKey.fingerprint)) {
+    throw new Error(`${config.file}: media.public_keys holds this station's own key (${stationKey.fingerprint}); the station key signs logs only, never firmware`);
+  }
+  const books = (opened.books = await Books.open({ dataDir: config.dataDir, stationId: config.station_id, ranBefore, log }));
+  const journal = books.journal;
 
   const input = (name: string, s: { line: number; active_low: boolean; debounce_ms: number; bias?: GpioBias | undefined }) =>
     hw.gpio.input({ name, line: s.line, activeLow: s.active_low, debounceMs: s.debounce_ms, ...(s.bias ? { bias: s.bias } : {}) });
@@ -207,8 +264,6 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     ...(hw.probe ? { probe: openocdProbe(hw.probe, hw.onOpenocd ? { onProcess: hw.onOpenocd } : {}) } : {}),
   };
 
-  const journal = await Journal.open(join(config.dataDir, 'units.jsonl'));
-  if (journal.recovery.tornBytes) log(`journal: cut a torn last line of ${journal.recovery.tornBytes} bytes (kept in ${journal.recovery.tornSavedTo})`);
   // Engineering runs (`pijig run-step`) are recorded apart from the units.
   const engineeringJournal = await Journal.open(join(config.dataDir, 'engineering.jsonl'));
   const clock = hw.clock;
@@ -222,7 +277,6 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   await pollClock();
   const clockTimer = setInterval(() => void pollClock(), opts.clockPollMs ?? 60_000);
   clockTimer.unref();
-  const state = await StationState.open(config.dataDir);
   const store = new BundleStore(config.dataDir);
   const follower = new JournalFollower({ journal, dataDir: config.dataDir, log });
 
@@ -232,8 +286,7 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     inputs,
     dutRelay,
     devices,
-    journal,
-    state,
+    books,
     startGate: () => (importer?.busy ? 'IMPORTING IMAGE' : undefined),
     clockSynced: () => clockState.synchronized,
     engineeringJournal,
@@ -251,15 +304,46 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   }
   await station.start();
 
+  // What the books found: no unit runs on a damaged journal or without a usable ledger.
+  const journalDamaged = async (): Promise<void> => {
+    const damage = journal.damage;
+    if (!damage) return;
+    const copy = damage.copy ?? (await journal.keepCopy().catch(() => undefined));
+    log(`JOURNAL DAMAGED: ${damage.message}${copy ? ` (copy kept: ${copy})` : ''}`);
+    station.reportFault({ source: 'journal-damaged', title: 'JOURNAL DAMAGED', lines: [`record #${damage.seq}`, 'copy kept; engineer:', 'pijig journal repair'] });
+  };
+  await journalDamaged();
+  const ledgerProblem = await books.problem();
+  if (ledgerProblem) {
+    log(`ledger: ${ledgerProblem}`);
+    const title = /pijig ledger reset/.test(ledgerProblem) ? 'LEDGER RESET NEEDED' : /damaged/.test(ledgerProblem) ? 'LEDGER DAMAGED' : 'ORDER CHECK FAILED';
+    station.reportFault({ source: 'ledger', title, lines: [ledgerProblem] });
+  }
+  for (const r of books.recovery.interrupted) log(`unit #${r.seq} recorded as INTERRUPTED (${r.serial ?? 'no serial'}, chip ${r.chipUid ?? '?'})`);
+  // The whole chain, in the background: a record edited anywhere stops the station once found.
+  const verified = journal.verify().then(journalDamaged, (err: unknown) => log(`journal check failed: ${errorMessage(err)}`));
+
   const loadJob = async (): Promise<Job> => {
     const bundle = await store.active();
-    const identity = new CounterIdentityProvider(state, identityBlockOf(config, bundle));
-    if (bundle) {
-      const plan = parsePlan(bundle.plan.text, `${bundle.dir}/${bundle.plan.file}`, registry);
-      return { plan, image: bundle.image, identity, ...(bundle.orderQuantity ? { orderQuantity: bundle.orderQuantity } : {}) };
+    const file = bundle ? `${bundle.dir}/${bundle.plan.file}` : config.planFile;
+    if (!file) throw new Error('no image bundle is active and the station config names no plan: insert a stick with a signed bundle');
+    const plan = bundle ? parsePlan(bundle.plan.text, file, registry) : await loadPlan(file, registry);
+    // This station's block of the bundle; the station config's only when no bundle is active.
+    const own = bundle?.identity?.stations[config.station_id];
+    const block = bundle ? (own ? stationBlockRanges(own) : undefined) : configBlock(config);
+    const source = bundle ? `bundle ${bundle.manifest.version} (${bundle.bundleId.slice(0, 12)})` : `station config ${config.file}`;
+    if (writesIdentity(plan)) {
+      if (!block) throw new Error(`${file}: NO_BLOCK_FOR_STATION: the plan writes identities and bundle ${bundle!.manifest.version} has no identity block for station ${config.station_id}`);
+      // A block overlapping numbers this station used is refused (it is recorded with its first number).
+      if (books.ledger && !books.ledger.broken) books.ledger.blockEntries(block, source);
     }
-    if (!config.planFile) throw new Error('no image bundle is active and the station config names no plan: insert a stick with a signed bundle');
-    return { plan: await loadPlan(config.planFile, registry), image: undefined, identity };
+    return {
+      plan,
+      image: bundle?.image,
+      ...(block ? { block, blockSource: source } : {}),
+      ...(bundle?.orderQuantity ? { orderQuantity: bundle.orderQuantity } : {}),
+      ...(bundle?.orderId ? { order: bundle.orderId } : {}),
+    };
   };
   const reloadJob = async (): Promise<void> => {
     try {
@@ -369,9 +453,17 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
   let usb: UsbMedia | undefined;
   let detachMedia = () => {};
   if (config.media) {
-    importer = new Importer({ store, settings: config.media, waitUntilIdle: () => station.waitUntilIdle(), checkPlan: (text, file) => parsePlan(text, file, registry) });
+    importer = new Importer({
+      store,
+      settings: config.media,
+      waitUntilIdle: () => station.waitUntilIdle(),
+      checkPlan: (text, file) => parsePlan(text, file, registry),
+      checkIdentity: (manifest, plan, file) => checkBundleIdentity(manifest, plan, file, config.station_id, books),
+    });
     const watcher = new StickWatcher({ mountDir: config.media.mount_dir, intervalMs: opts.stickPollMs ?? 1000 });
-    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3, protect: [config.dataDir] }) });
+    const checkpoint = (at: { seq: number; head: string; counts: Record<'PASS' | 'FAIL' | 'ERROR' | 'ABORTED', number> }) =>
+      `${JSON.stringify(makeCheckpoint(stationKey, { station: config.station_id, ...at, at: new Date().toISOString() }), null, 2)}\n`;
+    usb = new UsbMedia({ watcher, importer, logSync: new LogSync({ journal, follower, stationId: config.station_id, attempts: 3, protect: [config.dataDir], checkpoint }) });
     detachMedia = followMedia(usb, (screen) => panel.showMessage(screen), () => panel.clearMessage());
     // The job changes as soon as a bundle is active; "NEW IMAGE ... READY" stays up until the stick is pulled.
     usb.on('imported', async (r) => {
@@ -414,7 +506,8 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
     station,
     panel,
     journal,
-    state,
+    books,
+    stationKey,
     store,
     follower,
     usb,
@@ -439,8 +532,36 @@ export async function startApp(config: StationConfig, hw: Hardware, opts: AppOpt
       await follower.stop();
       await mqtt?.stop();
       await devices.console?.close().catch(() => {});
-      await journal.close();
+      await verified;
+      await books.close();
       await engineeringJournal.close();
     },
   };
+}
+
+/**
+ * At import: a plan with an identity step needs this station's block in the bundle
+ * (NO_BLOCK_FOR_STATION), and the block must not overlap numbers this station has used
+ * (BLOCK_OVERLAP; its own block extended is fine).
+ */
+function checkBundleIdentity(manifest: Manifest, plan: unknown, file: string, stationId: string, books: Books): void {
+  if (!writesIdentity(plan)) return;
+  const own = manifest.identity?.stations[stationId];
+  if (!own) {
+    const others = Object.keys(manifest.identity?.stations ?? {});
+    const why = manifest.identity && 'shared' in manifest.identity ? ' (it carries one block shared by every station: make the bundle again with identity.stations)' : others.length ? ` (only for ${others.join(', ')})` : '';
+    throw new MediaError('NO_BLOCK_FOR_STATION', `${file}: identity.stations: the plan writes identities and the bundle has no block for station ${stationId}${why}`, {
+      file,
+      field: `identity.stations.${stationId}`,
+    });
+  }
+  const ranges = stationBlockRanges(own);
+  for (const [part, range] of [['serial', ranges.serial], ['mac', ranges.mac]] as const) {
+    try {
+      books.ledger?.checkBlock(range, `${file}: identity.stations.${stationId}.${part}`);
+    } catch (e) {
+      if (!(e instanceof BlockError)) throw e;
+      throw new MediaError(e.code, e.message, { cause: e, file, field: `identity.stations.${stationId}.${part}` });
+    }
+  }
 }

@@ -67,6 +67,9 @@ const COMMANDS: Record<string, (program: Command) => Promise<unknown>> = {
   bundle: (p) => import('./cli/bundle.js').then((m) => m.registerBundleCommands(p, { out })),
   // the person behind the reprint: under sudo, the one who ran sudo
   label: (p) => import('./cli/label.js').then((m) => m.registerLabel(p, io as CliIo, () => process.env['SUDO_USER'] || userInfo().username, io.socket)),
+  ledger: (p) => import('./cli/ledger.js').then((m) => m.registerLedger(p, io as CliIo)),
+  journal: (p) => import('./cli/journal.js').then((m) => m.registerJournal(p, io as CliIo)),
+  audit: (p) => import('./cli/audit.js').then((m) => m.registerAudit(p, io as CliIo)),
 };
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
 for (const name of asked && Object.hasOwn(COMMANDS, asked) ? [asked] : Object.keys(COMMANDS)) await COMMANDS[name]!(program);
@@ -75,4 +78,7 @@ program.parseAsync(process.argv).catch((e: unknown) => {
   const error = e as Error & { code?: string };
   err(error instanceof ConfigError ? error.message : `pijig: ${error.code ? `${error.code}: ` : ''}${error.message}`);
   process.exitCode = 2;
+  // A fatal error ends the process: nothing half-started (a server, a timer) may keep it alive.
+  // (Children die with it: they are bound to this process, util/child.ts.)
+  setTimeout(() => process.exit(), 200).unref();
 });

@@ -10,8 +10,7 @@ import { SimStm32 } from '../sim/dut/stm32f1.js';
 import { identityStep } from '../steps/identity.js';
 import { lockStep } from '../steps/lock.js';
 import { programStep } from '../steps/program.js';
-import type { CycleResources, StepContext, StepKind, StepOutput } from '../steps/step.js';
-import type { UnitIdentity } from '../core/identity.js';
+import type { CycleResources, StepContext, StepKind, StepOutput, UnitState } from '../steps/step.js';
 import { openocdProbe } from '../devices/probe/openocd.js';
 import type { DebugProbe } from '../devices/probe/probe.js';
 import { probeSchema } from '../config/station.js';
@@ -112,7 +111,7 @@ class Cycle implements CycleResources {
 }
 
 let serial = 0;
-const unit: { identity?: UnitIdentity } = {};
+const unit: UnitState = {};
 
 function runStep<P>(step: StepKind<P, 'probe'>, params: unknown, probe: DebugProbe, image: ActiveImage, cycle: CycleResources): Promise<StepOutput> {
   const ctx: StepContext<P, 'probe'> = {
@@ -122,7 +121,11 @@ function runStep<P>(step: StepKind<P, 'probe'>, params: unknown, probe: DebugPro
     devices: { probe },
     image,
     unit,
-    identity: { allocate: async () => ({ serial: `BENCH${++serial}`, mac: '02:00:00:00:00:01' }) },
+    ledger: {
+      admit: async () => ({ attempt: 1 }),
+      beginFlash: async () => {},
+      identity: async () => ({ identity: { serial: `BENCH${++serial}`, mac: '02:00:00:00:00:01' }, reused: false }),
+    },
     cycle,
     progress: () => {},
     log: () => {},

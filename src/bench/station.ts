@@ -5,8 +5,8 @@ import { SimGpioChip } from '../devices/gpio/gpio.sim.js';
 import { SimI2cBus } from '../devices/i2c/i2c.sim.js';
 import { SimOledPanel } from '../devices/display/panel.sim.js';
 import { Ssd1306Display } from '../devices/display/ssd1306.js';
+import { Books } from '../records/books.js';
 import { Journal } from '../records/journal.js';
-import { StationState } from '../records/state.js';
 import type { UnitRecord } from '../core/record.js';
 import { Station } from '../station/station.js';
 import { attachDisplay } from '../operator/display-output.js';
@@ -32,24 +32,21 @@ async function stationOverhead(steps: number, cycles: number): Promise<number[]>
   bus.attach(0x3c, panel);
   const display = new Ssd1306Display(bus, { address: 0x3c, controller: 'ssd1306' });
   await display.init();
-  const journal = await Journal.open(join(dir, 'units.jsonl'));
-  const state = await StationState.open(dir);
+  const books = await Books.open({ dataDir: dir, stationId: 'bench', ranBefore: false });
   const step = (i: number): PlanStep => ({ name: `step ${i}`, kind: 'delay', step: delayStep as StepKind, params: { ms: 0 }, limits: {}, timeout_s: 5, continue_on_fail: false });
   const plan: Plan = { file: 'bench', name: 'bench', product: 'widget', steps: Array.from({ length: steps }, (_, i) => step(i)), teardown: [] };
-  let n = 0;
   const station = new Station({
     stationId: 'bench',
     inputs: { start, abort, lidClosed },
     dutRelay: dutPower,
     devices: { lightSensors: new Map() },
-    journal,
-    state,
+    books,
   });
   const operator = new OperatorPanel({ station, light: {}, log: () => {} });
   attachDisplay(operator, display, () => {});
   operator.attach();
   await station.start();
-  station.setJob({ plan, image: undefined, identity: { allocate: async () => ({ serial: `B${++n}`, mac: '02:00:00:00:00:01' }) } });
+  station.setJob({ plan, image: undefined });
   const times: number[] = [];
   for (let c = 0; c < cycles; c++) {
     chip.setLevel(22, true);
@@ -76,7 +73,7 @@ async function stationOverhead(steps: number, cycles: number): Promise<number[]>
   }
   await station.stop();
   operator.detach();
-  await journal.close();
+  await books.close();
   await rm(dir, { recursive: true, force: true });
   return times;
 }

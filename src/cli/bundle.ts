@@ -3,12 +3,19 @@ import { describeFlash, hex } from '../core/chip-families.js';
 import { inspectBundle } from '../media/bundle.js';
 import { MediaError } from '../media/errors.js';
 import { BundleStore } from '../media/store.js';
-import { createBundle, keygen, readPublicKeyFiles, signBundle, verifyBundle } from '../media/tooling.js';
+import { checkBlocksAgainstLedgers, createBundle, keygen, readPublicKeyFiles, signBundle, verifyBundle } from '../media/tooling.js';
 import { formatIssue } from '../config/errors.js';
 import { parsePlanSource } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
 import { STEP_KINDS } from '../steps/registry.js';
 import { planDependencies, planWarnings } from '../steps/plan-check.js';
+import { MANIFEST_FILE } from '../media/bundle.js';
+import { parseManifest, parseManifestTemplate, stationBlockRanges } from '../media/manifest.js';
+import { describeRange } from '../core/blocks.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const USED_HELP = "stations' data folders (or ledger.jsonl files): refuse a block that overlaps numbers they used (BLOCK_OVERLAP)";
 
 export interface BundleCommandDeps {
   /** Where the commands print (one call per line). */
@@ -49,7 +56,9 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
     .requiredOption('--manifest <file>', 'manifest template (JSON, no sizes or hashes)')
     .requiredOption('--files <dir>', 'folder holding the files the template names')
     .requiredOption('--out <dir>', 'new bundle folder')
-    .action(async (o: { manifest: string; files: string; out: string }) => {
+    .option('--used <dirs...>', USED_HELP)
+    .action(async (o: { manifest: string; files: string; out: string; used?: string[] }) => {
+      if (o.used) await checkBlocksAgainstLedgers(parseManifestTemplate(await readFile(o.manifest, 'utf8'), o.manifest), o.manifest, o.used);
       const r = await createBundle(o.manifest, o.files, o.out, now());
       out(`bundle ${r.dir}: ${r.manifest.product} ${r.manifest.version} for ${r.manifest.target}, ${r.manifest.regions.length} region(s)`);
       out(`bundle id: ${r.bundleId}`);
@@ -66,7 +75,12 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
     .requiredOption('--key <file>', 'private key (.key from keygen)')
     .requiredOption('--bundle <dir>', 'bundle folder')
     .option('--name <name>', 'key name recorded in the signature (default: the key file name)')
-    .action(async (o: { key: string; bundle: string; name?: string }) => {
+    .option('--used <dirs...>', USED_HELP)
+    .action(async (o: { key: string; bundle: string; name?: string; used?: string[] }) => {
+      if (o.used) {
+        const file = join(o.bundle, MANIFEST_FILE);
+        await checkBlocksAgainstLedgers(parseManifest(await readFile(file, 'utf8'), file).manifest, file, o.used);
+      }
       const r = await signBundle(o.key, o.bundle, o.name);
       out(`signed ${o.bundle} with "${r.signature.keyName}" (${r.signature.keyFingerprint})`);
       out(`bundle id: ${r.bundleId}`);
@@ -79,7 +93,8 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
     .requiredOption('--pubkey <files...>', 'trusted public key file(s)')
     .option('--product <product>', 'also require this product')
     .option('--target <target>', 'also require this target')
-    .action(async (o: { bundle: string; pubkey: string[]; product?: string; target?: string }) => {
+    .option('--used <dirs...>', USED_HELP)
+    .action(async (o: { bundle: string; pubkey: string[]; product?: string; target?: string; used?: string[] }) => {
       // The plan as the jig loads it (step kinds, params, limits against what each step produces).
       const head = await verifyBundle(o.bundle, await readPublicKeyFiles(o.pubkey), undefined, (text, file) => {
         const source = YamlSource.parse(text, file);
@@ -87,6 +102,7 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
         return { plan, warnings: planWarnings(plan, source) };
       });
       const m = head.manifest;
+      if (o.used) await checkBlocksAgainstLedgers(m, join(o.bundle, MANIFEST_FILE), o.used);
       if (o.product !== undefined && m.product !== o.product) throw new MediaError('WRONG_PRODUCT', `${o.bundle}: product "${m.product}", expected "${o.product}"`, { field: 'product' });
       if (o.target !== undefined && m.target !== o.target) throw new MediaError('WRONG_TARGET', `${o.bundle}: target "${m.target}", expected "${o.target}"`, { field: 'target' });
       out(`OK ${m.product} ${m.version} (${m.release}, build ${m.build}) for ${m.target} (${describeFlash(head.chip)})`);
@@ -115,8 +131,11 @@ export function registerBundleCommands(program: Command, deps: BundleCommandDeps
         for (const g of m.regions) out(`region:    ${g.name.padEnd(12)} 0x${g.address.toString(16).padStart(8, "0")}  ${String(g.size).padStart(8)} B  ${g.sha256}  ${g.file}${g.source ? ` (from ${g.source.file}, ${g.source.format})` : ""}`);
         out(`plan:      ${m.plan.file}  ${m.plan.sha256}`);
         if (m.orderQuantity !== undefined) out(`order:     ${m.orderQuantity} units`);
-        if (m.identity?.serial) out(`serials:   ${m.identity.serial.prefix}${m.identity.serial.start} +${m.identity.serial.count}`);
-        if (m.identity?.mac) out(`MACs:      ${m.identity.mac.start} +${m.identity.mac.count}`);
+        if (m.orderId !== undefined) out(`order id:  ${m.orderId}`);
+        for (const [station, block] of Object.entries(m.identity?.stations ?? {})) {
+          const r = stationBlockRanges(block);
+          out(`block:     ${station}: ${describeRange(r.serial)}, ${describeRange(r.mac)}`);
+        }
       }
       if (r.signature) out(`signature: "${r.signature.keyName}" (${r.signature.keyFingerprint}), not verified (use verify)`);
       else out('signature: none');

@@ -2,6 +2,10 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseStation, stationWarnings, type StationConfig } from '../config/station.js';
+import { access } from 'node:fs/promises';
+import { BlockError, macRange, serialRange } from '../core/blocks.js';
+import { LEDGER_FILE } from '../records/books.js';
+import { Ledger } from '../records/ledger.js';
 import { parsePlanSource } from '../config/plan.js';
 import { YamlSource } from '../config/yaml.js';
 import { ConfigError, formatIssue, type ConfigIssue } from '../config/errors.js';
@@ -34,6 +38,7 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
           const value = source.value as Record<string, unknown> | null;
           if (value && typeof value === 'object' && 'station_id' in value) {
             const station = parseStation(source);
+            await checkStationBlock(station);
             stations.push(station);
             ok(file, stationWarnings(station, source));
           } else plans.push({ file, source });
@@ -65,4 +70,20 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
         out(file);
       }
     });
+}
+
+/** The station config's identity block against the numbers its data directory's ledger has used (BLOCK_OVERLAP). */
+async function checkStationBlock(station: StationConfig): Promise<void> {
+  const path = join(station.dataDir, LEDGER_FILE);
+  if (!(await access(path).then(() => true, () => false))) return;
+  const ledger = await Ledger.open(path, { readOnly: true });
+  const c = station.identity;
+  const where = `${station.file}: identity`;
+  try {
+    ledger.checkBlock(serialRange(c.serial_prefix, c.serial_digits, c.first, c.count), `${where} (serial)`);
+    ledger.checkBlock(macRange(c.mac_first.toLowerCase(), c.count), `${where} (mac_first)`);
+  } catch (e) {
+    if (e instanceof BlockError) throw new Error(`${e.code}: ${e.message} (ledger ${path})`, { cause: e });
+    throw e;
+  }
 }

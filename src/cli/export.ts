@@ -21,10 +21,14 @@ export function registerExport(program: Command, io: ControlCliIo): void {
     .option('--since <time>', 'only units started at or after: 2026-03-01, or 30m / 12h / 7d ago')
     .action(async (o: { dataDir: string; format: ExportFormat; out: string; since?: string }) => {
       const since = o.since !== undefined ? parseSince(o.since) : undefined;
-      const journal = await Journal.open(join(o.dataDir, 'units.jsonl'));
+      // Read-only: exporting beside a running station changes nothing; a damaged record stops the export, naming it.
+      const journal = await Journal.open(join(o.dataDir, 'units.jsonl'), { readOnly: true });
       try {
-        const all = journal.read();
-        const records = since === undefined ? all : filter(all, (r) => Date.parse(r.startedAt) >= since);
+        // read twice for CSV (its measurement columns first), never held in memory
+        const records = () => {
+          const all = journal.read();
+          return since === undefined ? all : filter(all, (r) => Date.parse(r.startedAt) >= since);
+        };
         // The process's own stdout by any name: written to fd 1 itself (opening /proc/self/fd/1 fails when it is a socket).
         if (o.out === '-' || ['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1'].includes(o.out)) {
           let n: number;

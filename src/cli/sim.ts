@@ -22,7 +22,10 @@ export function registerSim(program: Command, { out }: CliIo, examples: string, 
     .option('--usb-demo', 'with --cycles: bring a new signed bundle on a stick, run the cycles, collect the logs on a stick', false)
     .option('--mqtt <url>', 'publish unit records, status and step events to this MQTT broker (mqtt://host[:port] or mqtts://...; see docs/mqtt.md)')
     .option('-v, --verbose', 'print the station log', false)
-    .action(async (o: { config: string; plan: string; dataDir: string; socket?: string; cycles?: number; headless: boolean; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; mqtt?: string; verbose: boolean }) => {
+    .option('--firmware-size <bytes>', 'size of the demo firmware image (default 4096; a multiple of 4, at least 352)', (v) => positiveInt(v, '--firmware-size'))
+    .option('--dut-log <file>', 'append what happens to each simulated chip (erases, identity records, chip UIDs) to this file, as JSON lines')
+    .option('--wait-lock <seconds>', 'when another pijig holds the data directory, wait this long for it to end (default: exit at once)', (v) => positiveInt(v, '--wait-lock'))
+    .action(async (o: { config: string; plan: string; dataDir: string; socket?: string; cycles?: number; headless: boolean; fault?: string[]; keepUnit: boolean; fresh: boolean; screenshots?: string; usbDemo: boolean; mqtt?: string; verbose: boolean; firmwareSize?: number; dutLog?: string; waitLock?: number }) => {
       const mqttProblem = o.mqtt === undefined ? undefined : mqttUrlProblem(o.mqtt);
       if (mqttProblem) throw new Error(`--mqtt ${o.mqtt}: ${mqttProblem}`);
       // The simulator loads only here: `serve` never imports anything under sim/.
@@ -46,6 +49,9 @@ export function registerSim(program: Command, { out }: CliIo, examples: string, 
         out,
         verbose: o.verbose || o.headless,
         version,
+        ...(o.firmwareSize ? { firmwareBytes: o.firmwareSize } : {}),
+        ...(o.dutLog ? { dutLog: o.dutLog } : {}),
+        ...(o.waitLock ? { waitLockMs: o.waitLock * 1000 } : {}),
       });
       if (o.cycles !== undefined) {
         out(`${summary.cycles} cycles, ${summary.cycles - summary.unexpected} as expected; ${summary.openocdProcesses} openocd processes; journal: ${resolve(o.dataDir, 'data', 'units.jsonl')}`);

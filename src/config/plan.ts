@@ -24,6 +24,8 @@ export const planSchema = z.strictObject({
   steps: z.array(stepSchema).min(1, { error: 'a plan needs at least one step' }),
   /** Steps that always run after the others, pass or fail (not after ABORT: the DUT is off then). */
   teardown: z.array(stepSchema).default([]),
+  /** Retest policy: a board (known by its chip UID) run this many times is put in QUARANTINE instead of running again. */
+  retest: z.strictObject({ max_attempts: z.int().min(1).max(1000) }).optional(),
 });
 
 export type PlanStepSpec = z.output<typeof stepSchema>;
@@ -64,6 +66,7 @@ export interface Plan<K extends StepSchema = StepSchema> {
   requireScan?: boolean;
   steps: PlanStep<K>[];
   teardown: PlanStep<K>[];
+  retest?: { max_attempts: number };
 }
 
 /** Parse and validate a plan, each step's params against its kind; every issue at once. */
@@ -102,7 +105,7 @@ export function parsePlanSource<K extends StepSchema>(source: YamlSource, regist
   const steps = resolve('steps');
   const teardown = resolve('teardown');
   if (issues.length) throw new ConfigError(issues);
-  return { file: source.file, name: raw.name, product: raw.product, requireScan: raw.scan?.required ?? false, steps, teardown };
+  return { file: source.file, name: raw.name, product: raw.product, requireScan: raw.scan?.required ?? false, steps, teardown, ...(raw.retest ? { retest: raw.retest } : {}) };
 }
 
 export function parsePlan<K extends StepSchema>(text: string, file: string, registry: StepRegistry<K>): Plan<K> {

@@ -4,6 +4,7 @@ import { accessSync, constants } from 'node:fs';
 import { YamlSource } from './yaml.js';
 import { chipFamily, probeScriptProblem, type ChipFamily } from '../core/chip-families.js';
 import type { ConfigIssue } from './errors.js';
+import { macRange, rangeProblem, serialRange } from '../core/blocks.js';
 import { resetPull } from './pi-header.js';
 
 /** BCM GPIO lines on the Raspberry Pi's 40-pin header. */
@@ -344,6 +345,12 @@ export const stationSchema = z
       }
       if (problem) ctx.addIssue({ code: 'custom', path: ['probe', 'target'], message: problem });
     }
+    // The identity block: numbers that fit their digits, a unicast MAC block that neither wraps nor reaches broadcast.
+    const id = s.identity;
+    const serialProblem = rangeProblem(serialRange(id.serial_prefix, id.serial_digits, id.first, id.count));
+    if (serialProblem) ctx.addIssue({ code: 'custom', path: ['identity', 'count'], message: serialProblem });
+    const macProblem = rangeProblem(macRange(id.mac_first.toLowerCase(), id.count));
+    if (macProblem) ctx.addIssue({ code: 'custom', path: ['identity', 'mac_first'], message: macProblem });
     const names = new Set<string>();
     s.light_sensors.forEach((sensor, i) => {
       if (names.has(sensor.name)) ctx.addIssue({ code: 'custom', path: ['light_sensors', i, 'name'], message: `light sensor "${sensor.name}" is defined twice` });

@@ -1,12 +1,8 @@
-/** The unit's identity; the provider reserves numbers (the ledger in production). */
+/** The unit's identity: the serial number and MAC the ledger issued to it. */
 export interface UnitIdentity {
   serial: string;
   /** "02:00:00:00:00:01" */
   mac: string;
-}
-
-export interface IdentityProvider {
-  allocate(): Promise<UnitIdentity>;
 }
 
 export function parseMac(mac: string): Uint8Array {

@@ -34,6 +34,14 @@ export const REASONS = {
   LOCK_NOT_PROVEN: { result: 'FAIL', text: 'read-out protection did not take effect' },
   IDENTITY_MISMATCH: { result: 'FAIL', text: 'identity read back differs from what was written' },
   IDENTITY_EXHAUSTED: { result: 'ERROR', text: 'every number of the identity block is used' },
+  // the ledger (records/ledger.ts): every number and flash accounted for
+  QUARANTINE: { result: 'FAIL', text: 'the board reached the plan\'s retest limit (retest.max_attempts): quarantined, not run again' },
+  ALREADY_PASSED: { result: 'ERROR', text: 'this board already passed here and is locked: not tested again (its identity is in the record)' },
+  ALREADY_LOCKED: { result: 'ERROR', text: 'the chip is read-out protected and not known to this station: not tested' },
+  ORDER_COMPLETE: { result: 'ERROR', text: 'the order quantity is reached: no more boards are flashed for this order' },
+  LEDGER_FAILED: { result: 'ERROR', text: 'the ledger cannot be read or written: nothing is flashed or numbered' },
+  INTERRUPTED: { result: 'ERROR', text: 'the station stopped mid-cycle (power cut or crash); recorded at the next start' },
+  RECORD_LOST: { result: 'ERROR', text: 'the journal line of this unit was damaged and replaced in a recorded repair' },
   COMMAND_FAILED: { result: 'FAIL', text: 'external command failed' },
   // functional checks
   I2C_ERROR: { result: 'ERROR', text: 'I2C device did not answer' },

@@ -5,7 +5,7 @@ import { checkPlanAgainstTarget, checkRegions, ChipError, FILE_KIND_NAMES, firmw
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { YamlSource } from '../config/yaml.js';
 import { MediaError } from './errors.js';
-import { manifestFiles, parseManifestJson, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
+import { checkManifestBlocks, manifestFiles, parseManifestJson, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
 import { bundleIdOf, parseSignatureFile, SIGNATURE_FILE, verifyManifestSignature, type SignatureFile, type TrustedKey } from './signing.js';
 import { nodeSourceFiles, type SourceFiles } from './files.js';
 import { ConfinedError } from '../util/confined.js';
@@ -89,6 +89,7 @@ export async function inspectBundle(dir: string): Promise<{ manifestJson: unknow
 export function checkManifestContent(manifest: Manifest, manifestPath: string): void {
   const release = releaseProblem(manifest);
   if (release) throw new MediaError('NOT_RELEASE', `${manifestPath}: ${release.field}: ${release.message}; only release-tagged bundles are flashed`, { file: manifestPath, field: release.field });
+  checkManifestBlocks(manifest, manifestPath);
   for (const f of manifestFiles(manifest)) {
     const problem = pathProblem(f.file);
     if (problem) throw new MediaError('PATH_ESCAPE', `${manifestPath}: ${f.field}: "${f.file}" ${problem}`, { file: manifestPath, field: f.field });

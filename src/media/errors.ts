@@ -28,6 +28,9 @@ export const MEDIA_CODES = {
   OUTSIDE_FLASH: 'a region lies outside the target flash or breaks its layout',
   NOT_BINARY: 'a region holds HEX/S-record text or an ELF, not raw bytes',
   FIRMWARE_INVALID: 'a firmware file does not parse',
+  BLOCK_INVALID: 'an identity block cannot be used (MAC not unicast, wraps, numbers wider than their digits)',
+  BLOCK_OVERLAP: 'an identity block overlaps another station\'s block or numbers this station has used',
+  NO_BLOCK_FOR_STATION: 'the plan writes identities and the bundle has no block for this station',
   // files
   PATH_ESCAPE: 'a file path leaves the bundle',
   SYMLINK: 'a file is a symbolic link',

@@ -9,7 +9,7 @@ import { checkBundleContent, checkManifestTarget, MANIFEST_FILE, MAX_MANIFEST_BY
 import { ConfinedDir } from '../util/confined.js';
 import { MediaError } from './errors.js';
 import { nodeSourceFiles, type SourceFiles } from './files.js';
-import { compareVersions, manifestFiles, parseManifestJson } from './manifest.js';
+import { compareVersions, manifestFiles, parseManifestJson, type Manifest } from './manifest.js';
 import type { MediaConfig } from '../config/station.js';
 import { parsePublicKeys, SIGNATURE_FILE, type TrustedKey } from './signing.js';
 import type { BundleStore } from './store.js';
@@ -37,6 +37,13 @@ export interface ImporterDeps {
    * the plan's structure only.
    */
   checkPlan?: (text: string, file: string) => unknown;
+  /**
+   * The station's own checks of the bundle's identity blocks against its plan and ledger (a plan
+   * with an identity step and no block for this station, a block overlapping numbers this station
+   * used); throws MediaError (NO_BLOCK_FOR_STATION, BLOCK_OVERLAP). Runs on the verified copy,
+   * before the bundle is activated.
+   */
+  checkIdentity?: (manifest: Manifest, plan: unknown, manifestPath: string) => void | Promise<void>;
   /** The seam to the stick's bytes (tests pull the stick mid-file through it). */
   files?: SourceFiles;
 }
@@ -126,14 +133,16 @@ export class Importer extends TypedEmitter<ImporterEvents> {
         await this.copy(head, staging, root);
         this.emit('phase', { phase: 'checking-copy', dir, version: m.version });
         await this.checkStaged(head, staging);
-        await this.planCheck(head, staging);
+        const plan = await this.planCheck(head, staging);
+        await this.deps.checkIdentity?.(head.manifest, plan, manifestPath);
         await store.commit(staging, head.bundleId);
       } catch (err) {
         await store.discard(staging);
         throw err;
       }
     } else {
-      await this.planCheck(head, store.dirOf(head.bundleId));
+      const plan = await this.planCheck(head, store.dirOf(head.bundleId));
+      await this.deps.checkIdentity?.(head.manifest, plan, manifestPath);
     }
     await this.idle(dir);
     this.emit('phase', { phase: 'activating', dir, version: m.version });
@@ -275,7 +284,7 @@ export class Importer extends TypedEmitter<ImporterEvents> {
   }
 
   /** On the verified copy: raw region bytes only, the plan valid and fitting the target. */
-  private async planCheck(head: BundleHead, staging: string): Promise<void> {
+  private async planCheck(head: BundleHead, staging: string): Promise<unknown> {
     await checkBundleContent(staging, head.manifest, head.dir);
     const onStick = join(head.dir, head.manifest.plan.file);
     const text = await readFile(join(staging, head.manifest.plan.file), 'utf8');
@@ -292,6 +301,7 @@ export class Importer extends TypedEmitter<ImporterEvents> {
     if (typeof product === 'string' && product !== head.manifest.product) {
       throw new MediaError('PLAN_INVALID', `${onStick}: product: plan is for "${product}", the manifest for "${head.manifest.product}"`, { file: onStick, field: 'product' });
     }
+    return plan;
   }
 }
 

@@ -1,6 +1,7 @@
 import { parse as parseJsonAst, type DocumentNode, type ValueNode } from '@humanwhocodes/momoa';
 import { z } from 'zod';
 import { MediaError, type MediaIssue } from './errors.js';
+import { BlockError, checkOverlap, checkRange, macRange, serialRange, type IdRange, type IdentityBlock } from '../core/blocks.js';
 
 /**
  * manifest.json: what a bundle holds and where each region goes. See docs/bundle-format.md.
@@ -31,19 +32,38 @@ const region = z.strictObject({
 
 const fileRef = z.strictObject({ file: relFile, sha256, size: z.int().min(0) });
 
-const identityBlock = z.strictObject({
+/** One station's identity block: the serial numbers and MACs it may issue (see docs/ledger.md). */
+const stationBlock = z.strictObject({
   serial: z.strictObject({
     prefix: z.string().regex(/^[A-Za-z0-9_-]{0,24}$/, 'must be up to 24 letters, digits, "_" or "-"'),
     start: z.int().min(0),
     count: z.int().min(1),
-    /** Zero-padded width of the number part. */
+    /** Zero-padded width of the number part (default 6). */
     digits: z.int().min(1).max(20).optional(),
-  }).optional(),
+  }),
   mac: z.strictObject({
     start: z.string().regex(MAC, 'must be six lower-case hex octets separated by ":"'),
     count: z.int().min(1),
-  }).optional(),
+  }),
 });
+
+/** Identity blocks by station id: each station numbers its units from its own block only. */
+const identityBlocks = z.strictObject({
+  stations: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a station id: letters, digits, ".", "_" or "-"'), stationBlock),
+});
+
+/**
+ * The one shared block of bundles made before per-station blocks (`identity: { serial, mac }`).
+ * Every station would number from it, so it numbers nothing: such a bundle still reads (one
+ * already active keeps its station running), and one whose plan writes identities is refused
+ * at import (NO_BLOCK_FOR_STATION).
+ */
+const sharedBlock = z
+  .strictObject({
+    serial: z.strictObject({ prefix: z.string(), start: z.int(), count: z.int(), digits: z.int().optional() }).optional(),
+    mac: z.strictObject({ start: z.string(), count: z.int() }).optional(),
+  })
+  .transform(() => ({ stations: {} as Record<string, StationBlock>, shared: true as const }));
 
 export const manifestSchema = z.strictObject({
   format: z.literal(MANIFEST_FORMAT),
@@ -68,14 +88,17 @@ export const manifestSchema = z.strictObject({
     }
   }),
   plan: fileRef,
+  /** The order the bundle makes units for: flashes count per order id (per image without one), also across bundles. */
+  orderId: name.optional(),
   orderQuantity: z.int().min(1).optional(),
-  identity: identityBlock.optional(),
+  identity: z.union([identityBlocks, sharedBlock]).optional(),
   createdAt: z.iso.datetime({ offset: true }),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestRegion = Manifest['regions'][number];
-export type IdentityBlock = z.infer<typeof identityBlock>;
+export type StationBlock = z.infer<typeof stationBlock>;
+export type IdentityBlocks = { stations: Record<string, StationBlock>; shared?: true };
 
 /**
  * What an engineer writes for `pijig bundle create`: the manifest without sizes and hashes
@@ -93,8 +116,9 @@ export const manifestTemplateSchema = z.strictObject({
   target: z.string(),
   regions: z.array(z.strictObject({ name: z.string(), file: z.string(), address: address.optional(), format: z.enum(SOURCE_FORMATS).optional() })).min(1),
   plan: z.strictObject({ file: z.string() }),
+  orderId: z.string().optional(),
   orderQuantity: z.int().optional(),
-  identity: identityBlock.optional(),
+  identity: identityBlocks.optional(),
   createdAt: z.string().optional(),
 });
 export type ManifestTemplate = z.infer<typeof manifestTemplateSchema>;
@@ -244,4 +268,37 @@ export function manifestFiles(m: Manifest): { field: string; file: string; sha25
     ...m.regions.map((r, i) => ({ field: `regions[${i}].file`, file: r.file, sha256: r.sha256, size: r.size })),
     { field: 'plan.file', file: m.plan.file, sha256: m.plan.sha256, size: m.plan.size },
   ];
+}
+
+// --- identity blocks -------------------------------------------------------------------------
+
+/** A station's block of the manifest as numeric ranges. */
+export function stationBlockRanges(b: StationBlock): IdentityBlock {
+  return {
+    serial: serialRange(b.serial.prefix, b.serial.digits ?? 6, b.serial.start, b.serial.count),
+    mac: macRange(b.mac.start, b.mac.count),
+  };
+}
+
+/**
+ * The blocks a manifest carries must each be usable (a unicast MAC block that neither wraps nor
+ * reaches broadcast, serial numbers that fit their digits) and no two stations' blocks may share
+ * a number (BLOCK_INVALID, BLOCK_OVERLAP, naming both).
+ */
+export function checkManifestBlocks(m: Pick<Manifest, 'identity'>, file: string): void {
+  const used: { range: IdRange; source: string }[] = [];
+  for (const [station, block] of Object.entries(m.identity?.stations ?? {})) {
+    const ranges = stationBlockRanges(block);
+    for (const [part, range] of [['serial', ranges.serial], ['mac', ranges.mac]] as const) {
+      const field = `identity.stations.${station}.${part}`;
+      try {
+        checkRange(range, `${file}: ${field}`);
+        checkOverlap(range, used, `${file}: ${field}`);
+      } catch (e) {
+        if (!(e instanceof BlockError)) throw e;
+        throw new MediaError(e.code, e.message, { cause: e, file, field });
+      }
+      used.push({ range, source: `the block of station ${station}` });
+    }
+  }
 }

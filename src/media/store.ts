@@ -6,7 +6,7 @@ import { fsyncDir, writeFileAtomic } from '../util/fs.js';
 import { MANIFEST_FILE } from './bundle.js';
 import { MediaError } from './errors.js';
 import { imageHashOf, type ActiveImage } from '../core/image.js';
-import { manifestFiles, parseManifest, type IdentityBlock, type Manifest } from './manifest.js';
+import { manifestFiles, parseManifest, type IdentityBlocks, type Manifest } from './manifest.js';
 import { bundleIdOf, parseSignatureFile, SIGNATURE_FILE } from './signing.js';
 import { hashSource } from './bundle.js';
 import { nodeSourceFiles } from './files.js';
@@ -21,7 +21,10 @@ export interface ActiveBundle {
   image: ActiveImage;
   plan: { file: string; text: string };
   orderQuantity: number | undefined;
-  identity: IdentityBlock | undefined;
+  /** The order the units are made for (flashes count per order; per image when undefined). */
+  orderId: string | undefined;
+  /** Identity blocks by station id. */
+  identity: IdentityBlocks | undefined;
   signedBy: { name: string; fingerprint: string };
 }
 
@@ -142,6 +145,7 @@ export class BundleStore {
       image: { bundleId, product: manifest.product, version: manifest.version, target: manifest.target, regions, imageHash: imageHashOf(regions) },
       plan: { file: planFile, text: await readFile(planFile, 'utf8') },
       orderQuantity: manifest.orderQuantity,
+      orderId: manifest.orderId,
       identity: manifest.identity,
       signedBy,
     };

@@ -8,7 +8,10 @@ import { writeFileAtomic } from '../util/fs.js';
 import { checkBundleContent, checkManifestContent, checkManifestTarget, MANIFEST_FILE, readBundleHead, verifyBundleFiles, type BundleHead } from './bundle.js';
 import { FirmwareFormatError, readFirmware, type FirmwareFormat, type MemoryBlock } from './formats/index.js';
 import { MediaError } from './errors.js';
-import { parseManifestJson, parseManifestTemplate, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
+import { BlockError, checkOverlap } from '../core/blocks.js';
+import { Ledger } from '../records/ledger.js';
+import { LEDGER_FILE } from '../records/books.js';
+import { checkManifestBlocks, stationBlockRanges, parseManifestJson, parseManifestTemplate, pathProblem, releaseProblem, validateManifest, type Manifest } from './manifest.js';
 import { bundleIdOf, parsePublicKey, SIGNATURE_FILE, type SignatureFile, type TrustedKey } from './signing.js';
 import { generateSigningKey, parsePrivateKey, signManifest, type GeneratedKey } from './signer.js';
 
@@ -83,6 +86,7 @@ interface PlannedRegion {
  */
 export async function createBundle(templateFile: string, filesDir: string, outDir: string, now: Date = new Date()): Promise<CreateResult> {
   const t = parseManifestTemplate(await readFile(templateFile, 'utf8'), templateFile);
+  checkManifestBlocks(t, templateFile);
   let chip: TargetChip;
   try {
     chip = parseTarget(t.target);
@@ -177,6 +181,7 @@ export async function createBundle(templateFile: string, filesDir: string, outDi
     target: t.target,
     regions,
     plan,
+    orderId: t.orderId,
     orderQuantity: t.orderQuantity,
     identity: t.identity,
     createdAt: t.createdAt ?? now.toISOString(),
@@ -314,5 +319,35 @@ async function writeNew(path: string, text: string, mode: number): Promise<void>
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * The bundle's blocks against the numbers stations have already used: each ledger (a station's
+ * data folder or its ledger.jsonl) lists the ranges its station numbered from. A block may only
+ * be its own station's block again (extended); anything else that overlaps is BLOCK_OVERLAP.
+ */
+export async function checkBlocksAgainstLedgers(m: Pick<Manifest, 'identity'>, file: string, ledgers: readonly string[]): Promise<void> {
+  for (const where of ledgers) {
+    const path = where.endsWith('.jsonl') ? where : join(where, LEDGER_FILE);
+    let ledger: Ledger;
+    try {
+      ledger = await Ledger.open(path, { readOnly: true });
+    } catch (e) {
+      throw new MediaError('READ_FAILED', `${path}: cannot read the ledger (${(e as Error).message})`, { cause: e, file: path });
+    }
+    const owner = ledger.station ?? '?';
+    for (const [station, block] of Object.entries(m.identity?.stations ?? {})) {
+      const ranges = stationBlockRanges(block);
+      for (const [part, range] of [['serial', ranges.serial], ['mac', ranges.mac]] as const) {
+        const field = `identity.stations.${station}.${part}`;
+        try {
+          checkOverlap(range, ledger.ranges.map((u) => ({ range: u.range, source: `used by station ${owner}, ${path}` })), `${file}: ${field}`, { sameBlockAllowed: station === owner });
+        } catch (e) {
+          if (!(e instanceof BlockError)) throw e;
+          throw new MediaError(e.code, e.message, { cause: e, file, field });
+        }
+      }
+    }
   }
 }

@@ -171,7 +171,8 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
     if (r.reason === 'lid-open') this.show({ kind: 'close-lid', product: status.job?.product ?? '', version: status.job?.version ?? '-', ...this.printerField() });
     else if (r.reason === 'busy') this.show({ kind: 'message', title: r.what, lines: ['START again when done'], icon: 'wait' });
     else if (r.reason === 'scan-required') this.show({ kind: 'message', title: 'SCAN BOARD', lines: ['scan the label on the board,', 'then press START'], icon: 'wait' });
-    else this.show({ kind: 'fault', title: 'ORDER COMPLETE', lines: [`${r.flashed} of ${r.quantity} units`, 'flashed with this image', 'load a new bundle'] });
+    else if (r.reason === 'order-check-failed') this.show({ kind: 'fault', title: 'ORDER CHECK FAILED', lines: ['ledger cannot be used:', r.message] });
+    else this.show({ kind: 'fault', title: 'ORDER COMPLETE', lines: [`${r.flashed} of ${r.quantity} units`, 'flashed for this order', 'load a new bundle'] });
   }
 
   /** The station's own screen for its present state. */
@@ -251,6 +252,10 @@ export class OperatorPanel extends TypedEmitter<OperatorPanelEvents> {
 export function resultScreen(record: UnitRecord): Screen {
   if (record.result === 'PASS') return { kind: 'pass', ...(record.serial ? { serial: record.serial } : {}), durationMs: record.durationMs };
   if (record.result === 'ABORTED') return { kind: 'aborted', ...(record.failedStep ? { step: record.failedStep } : {}) };
+  // Boards the ledger recognises are named for what they are, not as an anonymous FAIL.
+  if (record.reason === 'ALREADY_PASSED') return { kind: 'fail', error: true, title: 'PASSED', step: 'already passed, locked', reason: record.serial ?? 'ALREADY_PASSED', detail: 'not tested again' };
+  if (record.reason === 'ALREADY_LOCKED') return { kind: 'fail', error: true, title: 'LOCKED', step: record.failedStep ?? 'program', reason: 'ALREADY_LOCKED', detail: 'not known here: not tested' };
+  if (record.reason === 'QUARANTINE') return { kind: 'fail', title: 'QUARANTINE', step: `run ${record.attempt ?? '?'} of this board`, reason: record.serial ?? 'QUARANTINE', detail: 'over the retest limit' };
   const screen = { kind: 'fail' as const, step: record.failedStep ?? '?', reason: record.reason ?? record.result, ...(record.message ? { detail: record.message } : {}) };
   return record.result === 'ERROR' ? { ...screen, error: true } : screen;
 }

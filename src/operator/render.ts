@@ -109,10 +109,10 @@ function pass(fb: Framebuffer, s: Of<'pass'>): Framebuffer {
 function fail(fb: Framebuffer, s: Of<'fail'>): Framebuffer {
   if (s.error) {
     fb.strokeRect(0, 0, W, 35);
-    hero(fb, 3, 'ERROR');
+    hero(fb, 3, s.title ?? 'ERROR');
   } else {
     fb.fillRect(0, 0, W, 35);
-    hero(fb, 3, 'FAIL', false);
+    hero(fb, 3, s.title ?? 'FAIL', false);
   }
   const y0 = 37;
   const rows = 3;

@@ -9,8 +9,11 @@ export type Screen =
   | { kind: 'running'; step: string; stepIndex: number; stepCount: number; progress: number; elapsedMs: number; detail?: string }
   /** `printer`: why this unit's label does not come out now (it waits and prints later), under the serial. */
   | { kind: 'pass'; serial?: string; durationMs: number; printer?: string }
-  /** A FAIL (the unit is a reject), or with `error` an ERROR: the jig could not judge the unit (retest it). */
-  | { kind: 'fail'; step: string; reason: string; detail?: string; error?: boolean }
+  /**
+   * A FAIL (the unit is a reject), or with `error` an ERROR: the jig could not judge the unit
+   * (retest it). `title` replaces the FAIL/ERROR word (QUARANTINE, PASSED, LOCKED).
+   */
+  | { kind: 'fail'; step: string; reason: string; detail?: string; error?: boolean; title?: string }
   | { kind: 'aborted'; step?: string }
   | { kind: 'fault'; title: string; lines: string[] }
   /** Media events: "NEW IMAGE 1.4.2 READY", "REFUSED: bad signature", "SAFE TO REMOVE". */

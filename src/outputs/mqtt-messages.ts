@@ -43,12 +43,17 @@ export const stepRecordSchema = z.object({
 export const unitMessageSchema = z
   .object({
     seq: z.int().min(1).describe("position in this station's journal: per station, records are published in seq order"),
+    prev: z.string().optional().describe('sha256 of the journal line before this one: the hash chain (docs/ledger.md)'),
     id: z.string().describe('unique id of the record: delivery is at least once, drop a message whose id you already hold'),
     station: z.string(),
-    plan: z.object({ name: z.string(), product: z.string() }),
+    plan: z.object({ name: z.string(), product: z.string(), measurements: z.array(z.string()).optional().describe('what the plan declares limits for') }),
     image: z.object({ bundleId: z.string(), version: z.string(), imageHash: z.string(), regions: z.record(z.string(), z.string()) }).optional(),
+    order: z.string().optional().describe("the bundle's order id"),
     serial: z.string().optional(),
     mac: z.string().optional(),
+    chipUid: z.string().optional().describe("the chip's unique ID (24 hex digits): links every run of one board"),
+    attempt: z.int().optional().describe('which run of this board on this station (1 = first)'),
+    flashes: z.int().optional().describe('flashes of the image counted in the ledger during this cycle'),
     label: z.string().optional().describe('the board label a barcode scanner read before START'),
     clockSynced: z.boolean().optional().describe('whether the clock was synchronised (NTP) when the record was made; absent: unknown'),
     startedAt: iso,
@@ -59,6 +64,10 @@ export const unitMessageSchema = z
     reason: reason.optional(),
     message: z.string().optional(),
     steps: z.array(stepRecordSchema),
+    repair: z
+      .object({ at: iso, found: z.string(), replaces: z.string().optional(), text: z.string().optional(), copy: z.string() })
+      .optional()
+      .describe('a record written by `pijig journal repair` in place of a damaged line (reason RECORD_LOST)'),
   })
   .describe('one unit record, published QoS 1 to <prefix>/<station>/units');
 

@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { UnitRecord } from '../core/record.js';
 import { ConfinedDir, ConfinedError } from '../util/confined.js';
-import { csvHeader, unitCsvLine, unitJsonLine } from '../records/export.js';
+import { csvHeader, headerMeasurements, measurementsOf, unitCsvLine, unitJsonLine } from '../records/export.js';
 import type { JournalSource } from '../records/journal.js';
+import { GENESIS, lineHash } from '../records/chain.js';
+import { CHECKPOINT_FILE, type CheckpointCounts } from '../records/checkpoint.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { OutputError } from './errors.js';
 import { JournalFollower } from './follower.js';
@@ -26,6 +28,9 @@ const cursorSchema = z.strictObject({
   /** Lengths of the two files at that point: everything beyond is an interrupted append. */
   jsonlBytes: z.int().min(0),
   csvBytes: z.int().min(0),
+  /** sha256 of the last JSON line (the journal's hash chain at `seq`) and the results up to it: what the checkpoint signs. */
+  head: z.string().regex(/^[0-9a-f]{64}$/),
+  counts: z.strictObject({ PASS: z.int().min(0), FAIL: z.int().min(0), ERROR: z.int().min(0), ABORTED: z.int().min(0) }),
   updatedAt: z.string(),
 });
 export type SyncCursor = z.infer<typeof cursorSchema>;
@@ -65,6 +70,12 @@ export interface StickLogsOptions {
   /** Records per durable commit (fsync of both files, then the cursor). */
   commitEvery?: number;
   now?: () => Date;
+  /**
+   * The signed checkpoint for the logs up to `seq` (records/checkpoint.ts, signed with the
+   * station key), as the text of checkpoint.json; written after every commit, once the data it
+   * covers is fsync'd.
+   */
+  checkpoint?: (at: { seq: number; head: string; counts: CheckpointCounts }) => string;
 }
 
 /**
@@ -98,7 +109,9 @@ export class StickLogs implements RecordOutput {
   private readonly now: () => Date;
   /** The cursor as this output left it (committed); `staged` is what was appended after it. */
   private at: SyncCursor | undefined;
-  private staged: { jsonlBytes: number; csvBytes: number; last?: UnitRecord } | undefined;
+  private staged: { jsonlBytes: number; csvBytes: number; head: string; counts: CheckpointCounts; last?: UnitRecord } | undefined;
+  /** The measurement columns of units.csv's header (undefined: its header is of another format). */
+  private columns: string[] | undefined = [];
 
   constructor(
     readonly stickRoot: string,
@@ -135,6 +148,7 @@ export class StickLogs implements RecordOutput {
     this.droppedBytes = jsonlSize - cursor.jsonlBytes + (csvSize - cursor.csvBytes);
     this.repair = this.droppedBytes > 0 ? 'truncated' : 'none';
     if (this.droppedBytes > 0) await this.truncate(cursor);
+    this.columns = headerMeasurements(await firstLine(stick, csvPath));
     this.at = cursor;
     this.staged = undefined;
     return cursor.lastId === undefined ? { seq: cursor.seq } : { seq: cursor.seq, id: cursor.lastId };
@@ -157,7 +171,7 @@ export class StickLogs implements RecordOutput {
   async write(records: readonly UnitRecord[]): Promise<void> {
     const at = this.at;
     if (!at) throw new Error(`${this.dir}: write before position()`);
-    const staged = (this.staged ??= { jsonlBytes: at.jsonlBytes, csvBytes: at.csvBytes });
+    const staged = (this.staged ??= { jsonlBytes: at.jsonlBytes, csvBytes: at.csvBytes, head: at.head, counts: { ...at.counts } });
     const stick = await this.open();
     const jf = await stick.openWrite(this.file(UNITS_JSONL), { create: true, append: true });
     let cf: FileHandle | undefined;
@@ -178,8 +192,19 @@ export class StickLogs implements RecordOutput {
         pending = 0;
       };
       for (const r of records) {
+        const columns = measurementsOf(r);
+        if (!sameColumns(this.columns, columns)) {
+          // A CSV never changes its columns: a unit of another plan starts a new units.csv (the old one is kept aside).
+          await flush();
+          await cf.sync();
+          await cf.close();
+          staged.csvBytes = await this.startCsv(columns, staged.csvBytes);
+          cf = await stick.openWrite(this.file(UNITS_CSV), { create: true, append: true });
+        }
         const j = unitJsonLine(r);
-        const c = unitCsvLine(r);
+        const c = unitCsvLine(r, columns);
+        staged.head = lineHash(j.slice(0, -1));
+        staged.counts[r.result]++;
         jbuf.push(j);
         cbuf.push(c);
         pending += j.length + c.length;
@@ -209,14 +234,19 @@ export class StickLogs implements RecordOutput {
       }
     }
     const last = staged.last;
-    await this.commit({ ...at, jsonlBytes: staged.jsonlBytes, csvBytes: staged.csvBytes, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
+    await this.commit({ ...at, jsonlBytes: staged.jsonlBytes, csvBytes: staged.csvBytes, head: staged.head, counts: staged.counts, ...(last ? { seq: last.seq, lastId: last.id } : {}) });
     this.staged = undefined;
+    // The signed checkpoint, after the data and the cursor it vouches for are durable.
+    const checkpoint = this.options.checkpoint;
+    const now = this.at!;
+    if (checkpoint && now.seq > 0) await stick.writeFileAtomic(this.file(CHECKPOINT_FILE), checkpoint({ seq: now.seq, head: now.head, counts: now.counts }));
   }
 
   /** Empty files with the CSV header, and a cursor from the start: even the first sync resumes, not rebuilds. */
   private async startFiles(): Promise<void> {
     const stick = await this.open();
     const header = csvHeader();
+    this.columns = [];
     for (const [file, text] of [
       [UNITS_JSONL, ''],
       [UNITS_CSV, header],
@@ -232,7 +262,36 @@ export class StickLogs implements RecordOutput {
       }
     }
     this.staged = undefined;
-    await this.commit({ format: 1, station: this.options.stationId, seq: 0, jsonlBytes: 0, csvBytes: Buffer.byteLength(header), updatedAt: '' });
+    await stick.unlink(this.file(CHECKPOINT_FILE)).catch(ignoreMissing);
+    await this.commit({ format: 1, station: this.options.stationId, seq: 0, jsonlBytes: 0, csvBytes: Buffer.byteLength(header), head: GENESIS, counts: { PASS: 0, FAIL: 0, ERROR: 0, ABORTED: 0 }, updatedAt: '' });
+  }
+
+  /**
+   * A units.csv with these measurement columns: the header is rewritten in place while the file
+   * holds no unit yet, else the file is renamed aside (units.<time>.csv) and a new one begun.
+   * Returns the new file's length. (The cursor that follows names the new length; a stick pulled
+   * before it is rebuilt from the journal.)
+   */
+  private async startCsv(columns: string[], csvBytes: number): Promise<number> {
+    const stick = await this.open();
+    const empty = this.columns !== undefined && csvBytes === Buffer.byteLength(csvHeader(this.columns));
+    if (!empty) {
+      const stamp = this.now().toISOString().replace(/[:.]/g, '-');
+      await stick.rename(this.file(UNITS_CSV), this.file(`units.${stamp}.csv`));
+      this.repair = this.repair === 'none' ? 'rotated' : this.repair;
+    }
+    const header = csvHeader(columns);
+    const fh = await stick.openWrite(this.file(UNITS_CSV), { create: true });
+    try {
+      await fh.truncate(0);
+      await fh.write(header);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await stick.fsyncDir(this.rel);
+    this.columns = columns;
+    return Buffer.byteLength(header);
   }
 
   private async truncate(cursor: SyncCursor): Promise<void> {
@@ -322,6 +381,29 @@ export class LogSync extends TypedEmitter<LogSyncEvents> {
     } finally {
       off();
     }
+  }
+}
+
+function sameColumns(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The first line of a file on the stick (its CSV header), or '' when it has none. */
+async function firstLine(stick: ConfinedDir, rel: string): Promise<string> {
+  let opened;
+  try {
+    opened = await stick.openRead(rel);
+  } catch {
+    return '';
+  }
+  try {
+    const b = Buffer.alloc(8192);
+    const { bytesRead } = await opened.fh.read(b, 0, b.length, 0);
+    const text = b.toString('utf8', 0, bytesRead);
+    const end = text.indexOf('\n');
+    return end < 0 ? text : text.slice(0, end + 1);
+  } finally {
+    await opened.fh.close();
   }
 }
 

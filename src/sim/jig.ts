@@ -1,4 +1,7 @@
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeIdentity, IDENTITY_RECORD_SIZE } from '../steps/identity-record.js';
+import { DEFAULT_IDENTITY_ADDRESS as IDENTITY_ADDRESS } from '../core/chip-families.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StationConfig } from '../config/station.js';
 import { SimGpioChip } from '../devices/gpio/gpio.sim.js';
@@ -49,6 +52,13 @@ export interface VirtualJigOptions {
   faults?: readonly SimFault[];
   /** Seed of the current-measurement noise. */
   seed?: number;
+  /**
+   * Append what happens to each chip here, one JSON line per event, written synchronously as it
+   * happens: `erase` (address, bytes), `identity` (the record the chip holds after a reset),
+   * `out` (the chip leaves the fixture). The kill test's ground truth of what was flashed and
+   * numbered; every event names the chip's UID.
+   */
+  dutLog?: string;
   /** Where the simulated label printer saves each label as a PNG (when the station has a `label` section). */
   labelDir?: string;
 }
@@ -111,7 +121,13 @@ export class VirtualJig {
 
   static async start(options: VirtualJigOptions): Promise<VirtualJig> {
     const jig = new VirtualJig(options);
-    await jig.wire();
+    try {
+      await jig.wire();
+    } catch (err) {
+      // Whatever did start (the probe server, the pty) must not keep the process alive.
+      await jig.close().catch(() => {});
+      throw err;
+    }
     return jig;
   }
 
@@ -170,8 +186,9 @@ export class VirtualJig {
     return { dutPower: active(o.dut_power), green: active(o.light_green), red: active(o.light_red), amber: active(o.light_amber), buzzer: active(o.buzzer) };
   }
 
-  /** A fresh, blank chip in the fixture (a new unit), with the configured faults. */
+  /** A fresh, blank chip in the fixture (a new unit, its own UID), with the configured faults. */
   newUnit(): void {
+    this.logDut({ ev: 'out', uid: uidOf(this.chip) });
     const chip = new SimStm32({ powered: this.outputs().dutPower });
     this.attachChip(chip);
   }
@@ -245,15 +262,38 @@ export class VirtualJig {
     this.applyChipFaults(chip, this.options.faults ?? []);
     const onPower = (on: boolean) => (on ? this.firmware.powerOn() : this.firmware.powerOff());
     // openocd halts the core to program it; its `reset run` boots the new firmware
-    const onReset = () => setImmediate(() => (chip.halted ? this.firmware.halt() : this.firmware.reset()));
+    const onReset = () => {
+      this.logIdentity(chip);
+      setImmediate(() => (chip.halted ? this.firmware.halt() : this.firmware.reset()));
+    };
+    const onErase = (address: number, bytes: number) => this.logDut({ ev: 'erase', uid: uidOf(chip), address, bytes });
     chip.on('power', onPower);
     chip.on('reset', onReset);
+    chip.on('flash-erase', onErase);
     this.chipCleanup = () => {
       chip.off('power', onPower);
       chip.off('reset', onReset);
+      chip.off('flash-erase', onErase);
     };
     if (chip.powered) this.firmware.powerOn();
     else this.firmware.powerOff();
+  }
+
+  private lastIdentity = new Map<string, string>();
+
+  private logIdentity(chip: SimStm32): void {
+    if (!this.options.dutLog) return;
+    const at = IDENTITY_ADDRESS - FLASH_BASE;
+    const id = decodeIdentity(chip.flash.subarray(at, at + IDENTITY_RECORD_SIZE));
+    const uid = uidOf(chip);
+    const text = id ? `${id.serial} ${id.mac}` : '';
+    if (!id || this.lastIdentity.get(uid) === text) return;
+    this.lastIdentity.set(uid, text);
+    this.logDut({ ev: 'identity', uid, serial: id.serial, mac: id.mac });
+  }
+
+  private logDut(event: Record<string, unknown>): void {
+    if (this.options.dutLog) appendFileSync(this.options.dutLog, `${JSON.stringify(event)}\n`);
   }
 
   private applyChipFaults(chip: SimStm32, faults: readonly SimFault[]): void {
@@ -283,4 +323,10 @@ export class VirtualJig {
     if (faults.includes('wrong-serial')) f.reportedSerial = 'XX999999';
     if (Object.keys(f).length) this.firmware.inject(f);
   }
+}
+
+/** The chip's UID as the station reads it: the three words, most significant first. */
+export function uidOf(chip: SimStm32): string {
+  const b = Buffer.from(chip.uid);
+  return [8, 4, 0].map((o) => b.readUInt32LE(o).toString(16).padStart(8, '0')).join('');
 }

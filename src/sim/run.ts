@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { DataDirLock } from '../records/data-lock.js';
+import { STATION_PUB_FILE } from '../records/station-key.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +39,12 @@ export interface SimOptions {
   /** Resolves when a headless sim should stop (default: SIGINT or SIGTERM). */
   until?: Promise<void>;
   version?: string;
+  /** Size of the demo firmware image in bytes (default 4096). */
+  firmwareBytes?: number;
+  /** The virtual jig's DUT log (see VirtualJigOptions.dutLog). */
+  dutLog?: string;
+  /** Wait up to this long for another process to free the data directory (default: refuse at once). */
+  waitLockMs?: number;
 }
 
 export interface SimSummary {
@@ -47,8 +55,23 @@ export interface SimSummary {
 
 /** `pijig sim`: the whole service on the virtual jig. */
 export async function runSim(opts: SimOptions): Promise<SimSummary> {
-  const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh });
-  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir });
+  // One process per data directory: the lock comes before anything in the workspace is touched.
+  const lock = await DataDirLock.acquire(join(resolve(opts.root), 'data'), 'pijig sim', opts.waitLockMs ? { waitMs: opts.waitLockMs } : {});
+  let jig: VirtualJig | undefined;
+  let app: App | undefined;
+  try {
+    return await runLocked(opts, lock, (j) => (jig = j), (a) => (app = a));
+  } finally {
+    await app?.stop();
+    await jig?.close();
+    await lock.release();
+  }
+}
+
+async function runLocked(opts: SimOptions, lock: DataDirLock, onJig: (jig: VirtualJig) => void, onApp: (app: App) => void): Promise<SimSummary> {
+  const ws = await prepareWorkspace({ root: opts.root, stationFile: opts.stationFile, planFile: opts.planFile, fresh: opts.fresh, ...(opts.firmwareBytes ? { firmwareBytes: opts.firmwareBytes } : {}) });
+  const jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, keepUnit: opts.keepUnit, faults: opts.faults, labelDir: ws.labelsDir, ...(opts.dutLog ? { dutLog: resolve(opts.dutLog) } : {}) });
+  onJig(jig);
   jig.printer?.on('printed', (l) => {
     if (opts.cycles !== undefined && l.file) opts.out(`  label: ${l.file}`);
   });
@@ -59,14 +82,17 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     for (const n of notes) n(m);
     if (opts.verbose || opts.cycles !== undefined) opts.out(`  · ${m}`);
   };
+  if (opts.verbose) log(`data directory ${lock.dir}: lock taken`);
   const config = opts.mqtt === undefined ? ws.config : { ...ws.config, mqtt: mqttSchema.parse({ url: opts.mqtt }) };
   if (config.mqtt) opts.out(`mqtt: publishing to ${config.mqtt.url} under ${config.mqtt.topic_prefix}/${config.station_id}/ (units, status, events)`);
   const socket = opts.socket ?? join(ws.root, 'control.sock');
   let labels = 0;
   const nextLabel = () => `LBL-${new Date().toISOString().slice(2, 10).replace(/-/g, '')}-${String(++labels).padStart(4, '0')}`;
-  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200, version: opts.version ?? '0.0.0', control: { socket, commands: jigCommands(jig, nextLabel) } });
+  const app = await startApp(config, jig.hardware(), { log, stickPollMs: 200, version: opts.version ?? '0.0.0', lock, command: 'pijig sim', control: { socket, commands: jigCommands(jig, nextLabel) } });
+  onApp(app);
+  if (opts.verbose) app.station.on('step', (r) => log(`step ${r.name} ${r.outcome}`));
   opts.out(`control socket: ${socket} (from another terminal: pijig status --socket ${socket}, or export PIJIG_SOCKET=${socket})`);
-  try {
+  {
     if (!(await app.store.active())) {
       opts.out('first run: the engineer signs release 1.0.0 of the demo firmware; a stick brings it to the jig');
       await deliverBundle(ws, app, '1.0.0', opts.out);
@@ -109,7 +135,8 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
     if (opts.usbDemo) {
       opts.out('usb demo: the stick is pulled, then inserted again to collect the logs');
       await sleep(400);
-      const synced = new Promise<void>((resolve) => app.usb?.on('done', () => resolve()));
+      const synced = new Promise<void>((resolve) => app.usb?.on('done', (o) => o.stick.name === 'logs' && resolve()));
+      await pullStick(ws.mountDir, 'logs'); // one left in the port (a run cut short) comes out first
       await insertStick(ws.mountDir, 'logs', await ws.emptyStick());
       await synced;
       // Pulled and taken to the engineer's PC: the logs stay where this says they are.
@@ -119,11 +146,9 @@ export async function runSim(opts: SimOptions): Promise<SimSummary> {
       opts.out(`usb demo: the stick was pulled; its logs are kept in ${join(kept, 'pijig', 'logs', ws.config.station_id)}`);
       opts.out(`usb demo: ${csv} holds ${lines.length - 1} unit lines; the last:`);
       opts.out(`  ${lines.at(-1)}`);
+      opts.out(`usb demo: the brand owner's check: pijig audit ${kept} --station-key ${join(ws.dataDir, STATION_PUB_FILE)}`);
     }
     return { cycles: opts.cycles, unexpected, openocdProcesses: jig.openocdProcesses };
-  } finally {
-    await app.stop();
-    await jig.close();
   }
 }
 
@@ -139,7 +164,19 @@ export async function oneCycle(jig: VirtualJig, app: App): Promise<UnitRecord | 
   jig.setLid(true);
   await waitState(app, ['ready'], 30_000);
   await sleep(60); // lid debounce
-  await jig.press('start');
+  // START is refused while a stick is being handled (IMPORTING IMAGE): the operator presses it again.
+  const refused = { busy: false };
+  const offRefused = app.station.on('refused', (r) => void (r.reason === 'busy' && (refused.busy = true)));
+  try {
+    for (let tries = 0; ; tries++) {
+      refused.busy = false;
+      await jig.press('start');
+      if (!refused.busy || tries >= 600) break;
+      await sleep(100);
+    }
+  } finally {
+    offRefused();
+  }
   const giveUp = new AbortController();
   const record = await Promise.race([got, sleep(180_000, undefined, { signal: giveUp.signal }).then(() => undefined, () => undefined)]);
   giveUp.abort();
@@ -165,6 +202,7 @@ async function deliverBundle(ws: SimWorkspace, app: App, version: string, out: (
   });
   // each stick its own name: the watcher sees a new mount, as with a real re-insert
   const stick = `release-${version}`;
+  await pullStick(ws.mountDir, stick);
   await insertStick(ws.mountDir, stick, contents);
   await done.finally(() => giveUp.abort());
   out(`bundle ${version} verified, copied and activated`);

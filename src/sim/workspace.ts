@@ -1,10 +1,12 @@
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { LOCK_FILE } from '../records/data-lock.js';
 import { YamlSource } from '../config/yaml.js';
 import { parseStation, type StationConfig } from '../config/station.js';
 import { loadPlan } from '../config/plan.js';
 import { STEP_KINDS } from '../steps/registry.js';
 import { keygen, createBundle, signBundle } from '../media/tooling.js';
+import type { StationBlock } from '../media/manifest.js';
 import { buildSimFirmware } from './firmware-image.js';
 
 /**
@@ -32,9 +34,25 @@ export interface SimWorkspace {
 
 const KEY_NAME = 'sim-release';
 
-export async function prepareWorkspace(opts: { root: string; stationFile: string; planFile: string; fresh?: boolean }): Promise<SimWorkspace> {
+export interface WorkspaceOptions {
+  root: string;
+  stationFile: string;
+  planFile: string;
+  fresh?: boolean;
+  firmwareBytes?: number;
+  /**
+   * The identity blocks the engineer's bundles carry, by station id (default: one block for this
+   * station, the station config's own numbers).
+   */
+  blocks?: Record<string, StationBlock>;
+  /** The order the bundles are for, and how many units it allows. */
+  order?: { id?: string; quantity?: number };
+}
+
+export async function prepareWorkspace(opts: WorkspaceOptions): Promise<SimWorkspace> {
   const root = resolve(opts.root);
-  if (opts.fresh) await rm(root, { recursive: true, force: true });
+  // Fresh: everything goes but the data directory's lock (held by the process preparing it).
+  if (opts.fresh) await emptyExcept(root, join('data', LOCK_FILE));
   const dirs = { dataDir: join(root, 'data'), mountDir: join(root, 'media'), engineerDir: join(root, 'engineer'), dutDir: join(root, 'dut'), labelsDir: join(root, 'labels') };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
 
@@ -61,7 +79,7 @@ export async function prepareWorkspace(opts: { root: string; stationFile: string
     await rm(stick, { recursive: true, force: true });
     await mkdir(build, { recursive: true });
     const product = config.media?.product ?? 'widget';
-    await writeFile(join(build, 'app.bin'), buildSimFirmware({ product, version }, 4096));
+    await writeFile(join(build, 'app.bin'), buildSimFirmware({ product, version }, opts.firmwareBytes ?? 4096));
     await writeFile(join(build, 'plan.yaml'), await readFile(opts.planFile));
     const template = {
       product,
@@ -70,6 +88,9 @@ export async function prepareWorkspace(opts: { root: string; stationFile: string
       target: config.media?.target ?? 'stm32f103c8',
       regions: [{ name: 'application', file: 'app.bin', address: 0x08000000 }],
       plan: { file: 'plan.yaml' },
+      ...(opts.order?.id ? { orderId: opts.order.id } : {}),
+      ...(opts.order?.quantity ? { orderQuantity: opts.order.quantity } : {}),
+      identity: { stations: opts.blocks ?? { [config.station_id]: ownBlock(config) } },
     };
     await writeFile(join(build, 'manifest.template.json'), JSON.stringify(template, null, 2));
     const out = join(stick, 'pijig', 'bundle');
@@ -83,4 +104,19 @@ export async function prepareWorkspace(opts: { root: string; stationFile: string
     return stick;
   };
   return { root, ...dirs, config, stickWithBundle, emptyStick };
+}
+
+/** Remove everything under `root` except the file at `keep` (a path relative to root). */
+async function emptyExcept(root: string, keep: string): Promise<void> {
+  const [first, ...rest] = keep.split(sep);
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (name === first && rest.length > 0) await emptyExcept(join(root, name), rest.join(sep));
+    else if (name !== first) await rm(join(root, name), { recursive: true, force: true });
+  }
+}
+
+/** The station config's identity block as a bundle's station block. */
+function ownBlock(config: StationConfig): StationBlock {
+  const c = config.identity;
+  return { serial: { prefix: c.serial_prefix, start: c.first, count: c.count, digits: c.serial_digits }, mac: { start: c.mac_first.toLowerCase(), count: c.count } };
 }

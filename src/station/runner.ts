@@ -3,8 +3,9 @@ import type { ActiveImage } from '../core/image.js';
 import type { StepOutcome, StepRecord, UnitResult } from '../core/record.js';
 import { REASONS, resultOf, type ReasonCode } from '../core/reasons.js';
 import { StepError } from '../steps/errors.js';
-import type { CycleResources, DeviceName, Devices, StepContext, StepDevices, StepOutput } from '../steps/step.js';
-import type { IdentityProvider, UnitIdentity } from '../core/identity.js';
+import type { CycleResources, DeviceName, Devices, StepContext, StepDevices, StepOutput, UnitState } from '../steps/step.js';
+import type { UnitIdentity } from '../core/identity.js';
+import type { UnitLedger } from '../core/unit-ledger.js';
 import { judge, type Substitutions } from './limits.js';
 
 export interface RunnerHooks {
@@ -17,7 +18,8 @@ export interface RunnerHooks {
 
 export interface RunnerDeps {
   devices: Devices;
-  identity: IdentityProvider;
+  /** The station's ledger for this cycle (attempt, flashes, identity). */
+  ledger: UnitLedger;
   image: ActiveImage | undefined;
   hooks?: RunnerHooks;
   now?: () => Date;
@@ -30,8 +32,6 @@ export interface CycleOutcome {
   message?: string;
   steps: StepRecord[];
   identity?: UnitIdentity;
-  /** Number of steps that wrote the image to the DUT. */
-  flashes: number;
 }
 
 /** Cycle-scoped resources, disposed in reverse order of creation at teardown, each alone. */
@@ -73,13 +73,12 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
   const hooks = deps.hooks ?? {};
   const log = hooks.log ?? (() => {});
   const scope = new CycleScope(log);
-  const unit: { identity?: UnitIdentity } = {};
+  const unit: UnitState = {};
   const records: StepRecord[] = [];
   // FAIL is definitive (the unit was judged bad), so it outranks an ERROR wherever it happened.
   let firstFail: { step: string; reason: ReasonCode; message: string } | undefined;
   let firstError: { step: string; reason: ReasonCode; message: string } | undefined;
   let aborted = false;
-  let flashes = 0;
 
   const runList = async (list: PlanStep[], offset: number, total: number, stopOnFail: boolean) => {
     for (let i = 0; i < list.length; i++) {
@@ -89,10 +88,9 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
       }
       const planStep = list[i]!;
       hooks.stepStarted?.(offset + i, total, planStep);
-      const { record, output } = await runStep(planStep, offset + i, total);
+      const { record } = await runStep(planStep, offset + i, total);
       records.push(record);
       hooks.stepEnded?.(record);
-      if (output?.flashed) flashes++;
       if (record.outcome === 'aborted') {
         aborted = true;
         return;
@@ -130,7 +128,7 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
       devices: devices.granted,
       image: deps.image,
       unit,
-      identity: deps.identity,
+      ledger: deps.ledger,
       cycle: scope,
       progress: (fraction, text) => {
         const f = Math.min(1, Math.max(0, fraction));
@@ -171,7 +169,6 @@ export async function runPlan(plan: Plan, deps: RunnerDeps, signal: AbortSignal)
   const outcome: CycleOutcome = {
     result: aborted ? 'ABORTED' : firstFail ? 'FAIL' : firstError ? 'ERROR' : 'PASS',
     steps: records,
-    flashes,
     ...(unit.identity ? { identity: unit.identity } : {}),
   };
   if (aborted) {

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { PijigError } from '../core/errors.js';
+import { errorMessage, PijigError } from '../core/errors.js';
 import type { DigitalInput, DigitalOutput } from '../devices/gpio/gpio.js';
 import type { ActiveImage } from '../core/image.js';
-import type { IdentityProvider } from '../core/identity.js';
+import type { IdentityBlock } from '../core/blocks.js';
 import type { StepRecord, UnitRecord } from '../core/record.js';
 import type { Journal } from '../records/journal.js';
-import type { StationState as StateStore } from '../records/state.js';
+import type { Books } from '../records/books.js';
 import type { StepPlan } from '../steps/registry.js';
 import type { Devices } from '../steps/step.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { Interlock } from './interlock.js';
 import { StateMachine, type StationEvent, type StationState } from './machine.js';
 import { runPlan, type CycleOutcome } from './runner.js';
+import { CycleLedger } from './cycle-ledger.js';
 
 export type StationErrorCode = 'BUSY' | 'NOT_IDLE' | 'NO_JOB' | 'LID_OPEN' | 'UNKNOWN_STEP' | 'BAD_PARAMS' | 'ORDER_COMPLETE' | 'NO_ENGINEERING_JOURNAL' | 'RECORD_NOT_SAVED';
 
@@ -33,12 +34,20 @@ export interface EngineeringHooks {
   step?(record: StepRecord): void;
 }
 
-/** What the station runs: a plan, the image it flashes, where identities come from, and the order quantity that caps flashing. */
+/**
+ * What the station runs: a plan, the image it flashes, the identity block it numbers units from
+ * (this station's block of the bundle, else the station config's; checked against the ledger, and
+ * recorded in it with its first number), and the order that caps flashing.
+ */
 export interface Job {
   plan: StepPlan;
   image: ActiveImage | undefined;
-  identity: IdentityProvider;
+  block?: IdentityBlock;
+  /** Where the block comes from ("bundle 1.4.2 (ab12...)", "station config /etc/pijig/station.yaml"). */
+  blockSource?: string;
   orderQuantity?: number;
+  /** The bundle's order id: flashes count per order (per image when there is none). */
+  order?: string;
 }
 
 export interface StationInputs {
@@ -53,8 +62,8 @@ export interface StationDeps {
   /** The DUT's supply relay. Only the interlock drives it; steps get a per-cycle handle. */
   dutRelay: DigitalOutput;
   devices: Omit<Devices, 'dutPower'>;
-  journal: Journal;
-  state: StateStore;
+  /** The journal and the ledger (records/books.ts). */
+  books: Books;
   /** A reason START must wait (an image import in progress), or undefined. */
   startGate?: () => string | undefined;
   /** Whether the clock is synchronised now (undefined: unknown); every record says so. */
@@ -69,7 +78,9 @@ export type StartRefusal =
   | { reason: 'busy'; what: string }
   | { reason: 'order-complete'; flashed: number; quantity: number }
   /** The plan requires the board's label to be scanned first. */
-  | { reason: 'scan-required' };
+  | { reason: 'scan-required' }
+  /** The ledger cannot be read or written: nothing may be flashed or numbered. */
+  | { reason: 'order-check-failed'; message: string };
 
 /** A station fault: no cycle runs while one is active. `source` names who raised it (and clears it). */
 export interface StationFault {
@@ -222,7 +233,7 @@ export class Station extends TypedEmitter<StationEvents> {
 
   status(): StationStatus {
     const image = this.job?.image;
-    const flashed = image ? (this.deps.state.data.flashes[image.imageHash] ?? 0) : undefined;
+    const flashed = image ? this.deps.books.orderUnits(this.job?.order, image.imageHash) : undefined;
     return {
       state: this.state,
       ...(this.job
@@ -253,12 +264,10 @@ export class Station extends TypedEmitter<StationEvents> {
     this.emit('scanned', label);
   }
 
+  /** Derived from the ledger (which the journal reconciles at open): they never drift from the records. */
   private counts(): Counts {
-    const data = this.deps.state.data;
-    const image = this.job?.image;
-    const per = image ? data.perImage[image.imageHash] : undefined;
-    if (image) return { pass: per?.pass ?? 0, fail: per?.fail ?? 0, error: per?.error ?? 0 };
-    return { pass: data.counts.PASS, fail: data.counts.FAIL, error: data.counts.ERROR };
+    const c = this.deps.books.counts(this.job?.image?.imageHash);
+    return { pass: c.PASS, fail: c.FAIL, error: c.ERROR };
   }
 
   /** Enter error with this fault (error -> error for a new one). */
@@ -299,8 +308,14 @@ export class Station extends TypedEmitter<StationEvents> {
     }
     const wait = this.deps.startGate?.();
     if (wait) return this.emit('refused', { reason: 'busy', what: wait });
+    // The order cap reads the ledger; a ledger that cannot be read or written refuses START.
+    const problem = this.deps.books.problemNow();
+    if (problem) {
+      this.log(`ORDER CHECK FAILED: ${problem}`);
+      return this.emit('refused', { reason: 'order-check-failed', message: problem });
+    }
     const quantity = job.orderQuantity;
-    const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
+    const flashed = job.image ? this.deps.books.orderUnits(job.order, job.image.imageHash) : 0;
     if (quantity !== undefined && flashed >= quantity) return this.emit('refused', { reason: 'order-complete', flashed, quantity });
     if (job.plan.requireScan && !this.label) return this.emit('refused', { reason: 'scan-required' });
     const controller = new AbortController();
@@ -332,9 +347,35 @@ export class Station extends TypedEmitter<StationEvents> {
     this.fire('lid_open');
   }
 
+  /** The cycle's header in the ledger and its record: plan (with its measurement columns), image, order. */
+  private cycleFacts(job: Job, plan: StepPlan) {
+    const measurements = [...plan.steps, ...plan.teardown].flatMap((s) => Object.keys(s.limits));
+    const image = job.image;
+    return {
+      plan: { name: plan.name, product: plan.product, ...(measurements.length ? { measurements } : {}) },
+      ...(image ? { image: { bundleId: image.bundleId, version: image.version, imageHash: image.imageHash, regions: Object.fromEntries(image.regions.map((r) => [r.name, r.sha256])) } } : {}),
+      ...(job.order ? { order: job.order } : {}),
+    };
+  }
+
+  private cycleLedger(job: Job, id: string, startedAt: Date, facts: ReturnType<Station['cycleFacts']>, opts: { engineering?: boolean; allowNewIdentity?: boolean } = {}): CycleLedger {
+    return new CycleLedger(this.deps.books, {
+      header: { cycle: id, startedAt: startedAt.toISOString(), ...facts, ...(opts.engineering ? { engineering: true } : {}) },
+      block: job.block,
+      blockSource: job.blockSource,
+      orderQuantity: job.orderQuantity,
+      order: job.order,
+      maxAttempts: opts.engineering ? undefined : job.plan.retest?.max_attempts,
+      allowNewIdentity: opts.allowNewIdentity ?? true,
+    });
+  }
+
   private async runCycle(job: Job, controller: AbortController, progress: CycleProgress): Promise<void> {
     const { plan, image } = job;
     const started = progress.startedAt;
+    const id = randomUUID();
+    const facts = this.cycleFacts(job, plan);
+    const ledger = this.cycleLedger(job, id, started, facts);
     const power = this.interlock.forCycle(controller.signal);
     this.emit('progress', { ...progress });
     let outcome: CycleOutcome;
@@ -346,7 +387,7 @@ export class Station extends TypedEmitter<StationEvents> {
         plan,
         {
           devices: { ...this.deps.devices, dutPower: power },
-          identity: job.identity,
+          ledger,
           image,
           hooks: {
             stepStarted: (index, _count, step) => {
@@ -367,7 +408,7 @@ export class Station extends TypedEmitter<StationEvents> {
         controller.signal,
       );
     } catch (err) {
-      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [], flashes: 0 };
+      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [] };
     } finally {
       power.end();
       await this.interlock.off();
@@ -378,21 +419,15 @@ export class Station extends TypedEmitter<StationEvents> {
     const label = this.label;
     this.label = undefined;
     const clockSynced = this.deps.clockSynced?.();
-    const record: Omit<UnitRecord, 'seq'> = {
-      id: randomUUID(),
+    const identity = outcome.identity ?? ledger.identityGiven;
+    const record: Omit<UnitRecord, 'seq' | 'prev'> = {
+      id,
       station: this.deps.stationId,
-      plan: { name: plan.name, product: plan.product },
-      ...(image
-        ? {
-            image: {
-              bundleId: image.bundleId,
-              version: image.version,
-              imageHash: image.imageHash,
-              regions: Object.fromEntries(image.regions.map((r) => [r.name, r.sha256])),
-            },
-          }
-        : {}),
-      ...(outcome.identity ? { serial: outcome.identity.serial, mac: outcome.identity.mac } : {}),
+      ...facts,
+      ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
+      ...(ledger.uid ? { chipUid: ledger.uid } : {}),
+      attempt: ledger.attempt,
+      flashes: ledger.flashes,
       ...(label ? { label } : {}),
       ...(clockSynced !== undefined ? { clockSynced } : {}),
       startedAt: started.toISOString(),
@@ -407,13 +442,20 @@ export class Station extends TypedEmitter<StationEvents> {
 
     let saved: UnitRecord;
     try {
-      saved = await this.deps.journal.append(record);
+      saved = await this.deps.books.journal.append(record);
     } catch (err) {
       // Nothing is announced as a result unless its record is on disk (raise() logs the cause).
       this.raise({ source: 'journal', title: 'RECORD NOT SAVED', lines: [(err as Error).message] });
       return;
     }
-    await this.count(saved, image, outcome.flashes);
+    try {
+      await this.deps.books.commit(saved);
+    } catch (err) {
+      // The record is on disk: the next start commits it. Until then START is refused (ORDER CHECK FAILED).
+      this.log(`ledger: unit #${saved.seq} not committed (${errorMessage(err)}); the journal has it`);
+    }
+    // Still the ledger on disk (not removed or replaced under the station)? Else the next START is refused.
+    await this.deps.books.checkLedger();
     this.last = saved;
     this.emit('record', saved);
     const pending = [...this.faults.values()].at(-1);
@@ -451,18 +493,20 @@ export class Station extends TypedEmitter<StationEvents> {
     if (!planStep) return refuse('UNKNOWN_STEP', `the plan "${job.plan.name}" has no step or step kind of that name (steps: ${[...job.plan.steps, ...job.plan.teardown].map((st) => st.name).join(', ')})`);
     const parsed = planStep.step.params.safeParse({ ...(planStep.params as Record<string, unknown>), ...(request.params ?? {}) });
     if (!parsed.success) refuse('BAD_PARAMS', parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; '));
+    const problem = this.deps.books.problemNow();
+    if (problem) refuse('NOT_IDLE', `ORDER CHECK FAILED: ${problem}`);
     const quantity = job.orderQuantity;
-    const flashed = job.image ? (this.deps.state.data.flashes[job.image.imageHash] ?? 0) : 0;
-    if (planStep.kind === 'program' && quantity !== undefined && flashed >= quantity) refuse('ORDER_COMPLETE', `${flashed} of ${quantity} units are flashed with this image`);
+    const flashed = job.image ? this.deps.books.orderUnits(job.order, job.image.imageHash) : 0;
+    if (planStep.kind === 'program' && quantity !== undefined && flashed >= quantity) refuse('ORDER_COMPLETE', `${flashed} of ${quantity} boards are flashed for this order`);
 
     const controller = new AbortController();
     const startedAt = new Date();
     this.engineering = { controller, step: planStep.name, startedAt };
     this.emit('engineering', 'started', planStep.name);
-    const identity: IdentityProvider = request.allocateIdentity
-      ? job.identity
-      : { allocate: () => Promise.reject(new Error('an engineering run allocates no serial number or MAC unless asked (run-step --allocate-identity)')) };
     const plan = { ...job.plan, name: `engineering: ${planStep.name}`, steps: [{ ...planStep, params: parsed.data }], teardown: [] };
+    // Not a unit, but what it flashes and numbers is in the ledger all the same (a number only with --allocate-identity).
+    const id = randomUUID();
+    const ledger = this.cycleLedger(job, id, startedAt, this.cycleFacts(job, plan), { engineering: true, allowNewIdentity: request.allocateIdentity === true });
     const power = this.interlock.forCycle(controller.signal);
     let outcome: CycleOutcome;
     try {
@@ -473,7 +517,7 @@ export class Station extends TypedEmitter<StationEvents> {
         plan,
         {
           devices: { ...this.deps.devices, dutPower: power },
-          identity,
+          ledger,
           image: job.image,
           hooks: {
             stepStarted: () => hooks.progress?.({ ...progress }),
@@ -489,7 +533,7 @@ export class Station extends TypedEmitter<StationEvents> {
         controller.signal,
       );
     } catch (err) {
-      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [], flashes: 0 };
+      outcome = { result: 'ERROR', reason: 'STEP_EXCEPTION', message: (err as Error).message, steps: [] };
     } finally {
       power.end();
       await this.interlock.off();
@@ -497,12 +541,16 @@ export class Station extends TypedEmitter<StationEvents> {
     }
     const ended = new Date();
     const clockSynced = this.deps.clockSynced?.();
+    const identity = outcome.identity ?? ledger.identityGiven;
     const record = {
-      id: randomUUID(),
+      id,
       station: this.deps.stationId,
       plan: { name: job.plan.name, product: job.plan.product },
       ...(job.image ? { image: { bundleId: job.image.bundleId, version: job.image.version, imageHash: job.image.imageHash, regions: Object.fromEntries(job.image.regions.map((r) => [r.name, r.sha256])) } } : {}),
-      ...(outcome.identity ? { serial: outcome.identity.serial, mac: outcome.identity.mac } : {}),
+      ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
+      ...(ledger.uid ? { chipUid: ledger.uid } : {}),
+      attempt: ledger.attempt,
+      flashes: ledger.flashes,
       ...(clockSynced !== undefined ? { clockSynced } : {}),
       startedAt: startedAt.toISOString(),
       endedAt: ended.toISOString(),
@@ -512,8 +560,10 @@ export class Station extends TypedEmitter<StationEvents> {
       ...(outcome.reason ? { reason: outcome.reason } : {}),
       ...(outcome.message ? { message: outcome.message } : {}),
       steps: outcome.steps,
-      engineering: { step: planStep.name, kind: planStep.kind, params: parsed.data, flashes: outcome.flashes },
+      engineering: { step: planStep.name, kind: planStep.kind, params: parsed.data, flashes: ledger.flashes },
     };
+    // The run ends in the ledger too: its number bound to the chip, or wasted (it is no unit).
+    await ledger.close(record).catch((err: unknown) => this.log(`ledger: engineering run of ${planStep.name} not closed (${errorMessage(err)}); the next start does it`));
     try {
       const saved = await this.deps.engineeringJournal!.append(record);
       this.emit('engineering', 'ended', planStep.name, saved);
@@ -525,22 +575,6 @@ export class Station extends TypedEmitter<StationEvents> {
     } finally {
       this.engineering = undefined;
       if (!this.cycle) for (const resolve of this.idleWaiters.splice(0)) resolve();
-    }
-  }
-
-  private async count(record: UnitRecord, image: ActiveImage | undefined, flashes: number): Promise<void> {
-    try {
-      await this.deps.state.update((s) => {
-        s.counts[record.result]++;
-        if (!image) return;
-        if (flashes) s.flashes[image.imageHash] = (s.flashes[image.imageHash] ?? 0) + flashes;
-        const per = (s.perImage[image.imageHash] ??= { pass: 0, fail: 0, error: 0 });
-        if (record.result === 'PASS') per.pass++;
-        else if (record.result === 'FAIL') per.fail++;
-        else if (record.result === 'ERROR') per.error = (per.error ?? 0) + 1;
-      });
-    } catch (err) {
-      this.log(`counters not saved (the journal has the record): ${(err as Error).message}`);
     }
   }
 

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { z } from 'zod';
+import { boundToThisProcess } from '../util/child.js';
 import { StepError } from './errors.js';
 import { hex } from './program.js';
 import { defineStep, type StepContext } from './step.js';
@@ -45,7 +46,7 @@ const paramsSchema = z
     cwd: template.optional(),
     /** Added to the jig's environment; values may use placeholders. */
     env: z.record(z.string(), template).optional(),
-    /** The command writes the image to the DUT: a success counts against the image's order quantity. */
+    /** The command writes the image to the DUT: it is counted in the ledger (against the order) before it runs. */
     flashes_image: z.boolean().default(false),
   })
   .strict();
@@ -77,6 +78,10 @@ export const commandStep = defineStep({
       scan.push(line);
     };
 
+    if (p.flashes_image) {
+      if (!ctx.image) throw new StepError('NO_IMAGE', `${argv[0]} flashes the image, and no image is active`);
+      await ctx.ledger.beginFlash(ctx.image.imageHash);
+    }
     const t0 = performance.now();
     ctx.progress(0, argv[0]);
     // The deadline is our own timer (not execa's), so it is one cancel path with ABORT and tests
@@ -87,7 +92,9 @@ export const commandStep = defineStep({
       timedOut = true;
       deadline.abort(new Error(`deadline of ${p.timeout_ms} ms`));
     }, p.timeout_ms);
-    const subprocess = execa(argv[0]!, argv.slice(1), {
+    // Bound to pijig's life: a SIGKILLed station leaves no tool running.
+    const command = boundToThisProcess(argv[0]!, argv.slice(1), cwd);
+    const subprocess = execa(command.file, command.args, {
       ...(cwd === undefined ? {} : { cwd }),
       ...(env === undefined ? {} : { env }),
       stdin: 'ignore',
@@ -131,7 +138,6 @@ export const commandStep = defineStep({
     if (p.pass_pattern !== undefined && passLine === undefined) throw fault(`${argv[0]} output never matched pass_pattern /${p.pass_pattern}/`);
     ctx.progress(1, `${argv[0]} ok`);
     return {
-      flashed: p.flashes_image,
       measurements: [
         { name: 'exit_code', value: result.exitCode ?? -1 },
         { name: 'duration_s', value: data.duration_s, unit: 's' },

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { DEFAULT_IDENTITY_ADDRESS } from '../core/chip-families.js';
 import { decodeIdentity, encodeIdentity, IDENTITY_RECORD_SIZE } from './identity-record.js';
 import { StepError } from './errors.js';
-import { asStepError, hex, probeSession } from './program.js';
+import { hex } from './program.js';
+import { asStepError, probeSession } from './chip.js';
 import { defineStep } from './step.js';
 
 /** A flash address: a number, or a hex string as plans often write it ("0x0800FC00"). */
@@ -29,22 +30,35 @@ const paramsSchema = z
 
 export const identityStep = defineStep({
   kind: 'identity',
-  description: 'Allocate the unit serial number and MAC, write the identity record to flash, read it back',
+  description: 'Give the unit its serial number and MAC (a retested board keeps its own), write the identity record to flash, read it back',
   params: paramsSchema,
   needs: ['probe'],
   produces: () => [{ name: 'serial' }, { name: 'mac' }],
   async run(ctx) {
     const address = ctx.params.address;
     const session = await probeSession(ctx);
-    // A unit keeps the identity it was given in this cycle (a repeated step must not burn a number).
-    const identity = ctx.unit.identity ?? (await ctx.identity.allocate());
-    ctx.unit.identity = identity;
-    const record = encodeIdentity(identity);
     const op = { signal: ctx.signal };
     try {
-      ctx.progress(0, `writing ${identity.serial}`);
       await session.reset('halt', op);
-      const wrote = await session.writeBytes(address, record, op);
+      // What the chip carries already: a retested board has its record here.
+      const onChip = decodeIdentity(await session.read(address, IDENTITY_RECORD_SIZE, op));
+      // A unit keeps the identity it was given in this cycle (a repeated step must not burn a
+      // number); else the ledger decides: the number it issued to this chip, or a new one,
+      // reserved (fsync) before it is written.
+      let identity = ctx.unit.identity;
+      let reused = false;
+      if (!identity) {
+        ({ identity, reused } = await ctx.ledger.identity(onChip));
+        ctx.log(`${identity.serial} ${identity.mac} ${reused ? 'kept (a retest: issued to this chip before)' : 'reserved in the ledger'}`);
+      }
+      ctx.unit.identity = identity;
+      const record = encodeIdentity(identity);
+      const present = onChip?.serial === identity.serial && onChip.mac === identity.mac;
+      let writeS = 0;
+      if (!present) {
+        ctx.progress(0, `writing ${identity.serial}`);
+        writeS = (await session.writeBytes(address, record, op)).seconds;
+      }
       ctx.progress(0.7, 'reading back');
       const back = await session.read(address, IDENTITY_RECORD_SIZE, op);
       const decoded = decodeIdentity(back);
@@ -64,7 +78,15 @@ export const identityStep = defineStep({
           { name: 'serial', value: identity.serial },
           { name: 'mac', value: identity.mac },
         ],
-        data: { address: hex(address), record: Buffer.from(record).toString('hex'), write_s: Math.round(wrote.seconds * 1000) / 1000 },
+        data: {
+          address: hex(address),
+          record: Buffer.from(record).toString('hex'),
+          // a retest: the board keeps the identity this station issued to its chip
+          reused,
+          written: !present,
+          write_s: Math.round(writeS * 1000) / 1000,
+          ...(onChip && !present ? { replaced: `${onChip.serial} / ${onChip.mac}` } : {}),
+        },
       };
     } catch (error) {
       throw asStepError(error);

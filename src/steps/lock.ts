@@ -3,7 +3,8 @@ import { chipFamily, isKnownFamily } from '../core/chip-families.js';
 import { ProbeError } from '../devices/probe/probe.js';
 import { StepError } from './errors.js';
 import { flashAddress } from './identity.js';
-import { asStepError, hex, probeSession } from './program.js';
+import { hex } from './program.js';
+import { asStepError, probeSession } from './chip.js';
 import { defineStep } from './step.js';
 
 const paramsSchema = z

@@ -1,33 +1,16 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FILE_KIND_NAMES, firmwareFileKind } from '../core/chip-families.js';
-import { ProbeError, type FlashSector, type ProbeEvent, type ProbeSession } from '../devices/probe/probe.js';
+import type { FlashSector, ProbeEvent, ProbeSession } from '../devices/probe/probe.js';
 import type { ImageRegion } from '../core/image.js';
 import { StepError } from './errors.js';
 import { defineStep, type StepContext } from './step.js';
+import { asStepError, probeSession } from './chip.js';
+import { makeTempDir } from '../util/temp.js';
 
-/**
- * The unit's probe session, shared by every flashing step of the cycle (program, identity, lock):
- * opened on first use, closed at the cycle's teardown.
- */
-export async function probeSession(ctx: StepContext<unknown, 'probe'>): Promise<ProbeSession> {
-  const probe = ctx.devices.probe;
-  try {
-    return await ctx.cycle.acquire('openocd', () => probe.open({ signal: ctx.signal }), (session) => session.close());
-  } catch (error) {
-    throw asStepError(error);
-  }
-}
-
-/** A probe failure as the step's outcome; the reason codes are shared. */
-export function asStepError(error: unknown): unknown {
-  if (!(error instanceof ProbeError)) return error;
-  const options = error.details ? { cause: error, details: error.details } : { cause: error };
-  return new StepError(error.code, error.message, options);
-}
+export { asStepError, probeSession } from './chip.js';
 
 const paramsSchema = z
   .object({
@@ -67,6 +50,7 @@ export const programStep = defineStep({
   async run(ctx) {
     const t0 = performance.now();
     const regions = selectRegions(ctx);
+    const image = ctx.image!; // selectRegions refused a cycle without one
     await checkFiles(regions);
     const session = await probeSession(ctx);
     const phases: Phases = { check: 0, erase: 0, program: 0, verify: 0 };
@@ -105,6 +89,9 @@ export const programStep = defineStep({
       advance(skipped.reduce((n, r) => n + r.size * 5, 0), 'identical');
 
       if (todo.length > 0) {
+        // Counted in the ledger (fsync'd) before the first erase: a flash is never uncounted, and
+        // a ledger that cannot be written stops the step here (LEDGER_FAILED, ORDER_COMPLETE).
+        await ctx.ledger.beginFlash(image.imageHash);
         if (ctx.params.erase === 'mass') {
           phases.erase += (await session.massErase(op)).seconds;
         } else {
@@ -141,8 +128,6 @@ export const programStep = defineStep({
 
       const totalS = (performance.now() - t0) / 1000;
       return {
-        // Counted against the image's order quantity only when the image was actually written.
-        flashed: written > 0,
         measurements: [
           { name: 'bytes_written', value: written, unit: 'B' },
           { name: 'erase_s', value: round(phases.erase), unit: 's' },
@@ -176,7 +161,7 @@ const MIN_CHUNK = 1024;
 class Scratch {
   private dir: Promise<string> | undefined;
   get(): Promise<string> {
-    return (this.dir ??= mkdtemp(join(tmpdir(), 'pijig-program-')));
+    return (this.dir ??= makeTempDir('program'));
   }
   async remove(): Promise<void> {
     if (this.dir) await rm(await this.dir, { recursive: true, force: true });

@@ -4,7 +4,8 @@ import type { LightSensor } from '../devices/light/light-sensor.js';
 import type { DutConsole } from '../devices/console/dut-console.js';
 import type { DebugProbe } from '../devices/probe/probe.js';
 import type { ActiveImage } from '../core/image.js';
-import type { IdentityProvider, UnitIdentity } from '../core/identity.js';
+import type { UnitIdentity } from '../core/identity.js';
+import type { ChipSeen, UnitLedger } from '../core/unit-ledger.js';
 import type { Measurement } from '../core/record.js';
 import type { MeasurementDecl } from '../config/plan.js';
 
@@ -22,8 +23,6 @@ export interface StepOutput {
   measurements?: Measurement[];
   /** Anything worth keeping in the record: console transcript, openocd phase times, ... */
   data?: Record<string, unknown>;
-  /** True when the step wrote the image to the DUT: the station counts flashes per image hash. */
-  flashed?: boolean;
 }
 
 /**
@@ -62,13 +61,24 @@ export interface StepContext<P, N extends DeviceName = DeviceName> {
   signal: AbortSignal;
   devices: StepDevices<N>;
   image: ActiveImage | undefined;
-  /** The unit being tested: identity is filled by the identity step and kept for the record. */
-  unit: { identity?: UnitIdentity };
-  identity: IdentityProvider;
+  /** The unit being tested: what the steps learnt of it (kept for the record and the later steps). */
+  unit: UnitState;
+  /** The station's ledger for this cycle: the attempt, flashes and the identity go through it, durably, first. */
+  ledger: UnitLedger;
   cycle: CycleResources;
   /** 0..1 within this step, with an optional short text for the OLED. */
   progress(fraction: number, text?: string): void;
   log(message: string): void;
+}
+
+/** What the steps of one cycle learn of the unit. */
+export interface UnitState {
+  /** Filled by the identity step. */
+  identity?: UnitIdentity;
+  /** The chip as the first probe step read it (UID, read-out protection), once admitted by the ledger. */
+  chip?: ChipSeen;
+  /** The ledger's admission of the chip, once per cycle (a refusal is remembered and repeated). */
+  admission?: Promise<void>;
 }
 
 /** One kind of step (program, identity, current, ...). Params are validated at plan load. */

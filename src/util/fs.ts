@@ -5,10 +5,10 @@ import { dirname, basename, join } from 'node:path';
  * Write a file so that a power cut leaves either the old or the new content: temp file, fsync,
  * rename over the target, fsync the directory (the rename itself is only durable after that).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await open(tmp, 'w', 0o644);
+  const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();

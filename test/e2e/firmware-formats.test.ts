@@ -48,7 +48,15 @@ describe('real firmware builds on the virtual jig', () => {
     const fw = await buildFixtureFirmware({ outDir: build, product: 'widget', version });
     await writeFile(join(build, 'plan.yaml'), await readFile(join(EXAMPLES, 'plan.yaml')));
     const file = fw[output].slice(build.length + 1);
-    const template = { product: 'widget', version, build: `ci-${version}`, target: 'stm32f103c8', regions: [{ name: 'application', file }], plan: { file: 'plan.yaml' } };
+    const template = {
+      product: 'widget',
+      version,
+      build: `ci-${version}`,
+      target: 'stm32f103c8',
+      regions: [{ name: 'application', file }],
+      plan: { file: 'plan.yaml' },
+      identity: { stations: { [ws.config.station_id]: { serial: { prefix: 'WG', start: 1, count: 1000, digits: 6 }, mac: { start: '02:50:4a:00:00:01', count: 1000 } } } },
+    };
     await writeFile(join(build, 'manifest.template.json'), JSON.stringify(template));
     const stick = join(root, `stick-${version}`);
     const bundle = join(stick, 'pijig', 'bundle');

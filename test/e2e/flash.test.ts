@@ -15,7 +15,7 @@ import { identityStep } from '../../src/steps/identity.js';
 import { lockStep } from '../../src/steps/lock.js';
 import { programStep } from '../../src/steps/program.js';
 import type { ActiveImage } from '../../src/core/image.js';
-import { CountingIdentity, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
+import { TestLedger, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
 
 // The real openocd 0.12 against the simulated STM32F103 over remote_bitbang. The sim writes flash
 // at ~1.5 KiB/s (one JTAG round trip per scan), so images stay at 1-4 KiB.
@@ -67,9 +67,9 @@ describe('flashing the simulated STM32F103 with openocd 0.12', () => {
   it('programs, writes the identity and locks a unit in one openocd session', async () => {
     const { chip, probe, cycle, processes } = await jig({ viaSettings: true });
     const img = await image(4096);
-    const identity = new CountingIdentity();
+    const ledger = new TestLedger();
     const unit = {};
-    const common = { devices: { probe }, image: img, cycle, identity, unit };
+    const common = { devices: { probe }, image: img, cycle, ledger, unit };
 
     const program = stepContext(programStep, {}, common);
     const out = await programStep.run(program.ctx);
@@ -108,17 +108,18 @@ describe('flashing the simulated STM32F103 with openocd 0.12', () => {
   it('skips identical regions on a re-test: a read instead of an erase and write', async () => {
     const { chip, probe, cycle } = await jig();
     const img = await image(1024);
-    await programStep.run(stepContext(programStep, {}, { devices: { probe }, image: img, cycle }).ctx);
+    const unit = {}; // one cycle, one unit: the chip is read and admitted once
+    await programStep.run(stepContext(programStep, {}, { devices: { probe }, image: img, cycle, unit }).ctx);
     let erased = 0;
     chip.on('flash-erase', () => erased++);
-    const again = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: img, cycle }).ctx);
+    const again = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: img, cycle, unit }).ctx);
     expect(erased).toBe(0);
     expect(again.measurements).toContainEqual({ name: 'bytes_written', value: 0, unit: 'B' });
     expect(again.measurements).toContainEqual({ name: 'regions_skipped', value: 1 });
     expect(again.data!['identical']).toEqual(['application']);
 
     const v2 = await image(1024, '2.0.0');
-    const updated = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: v2, cycle }).ctx);
+    const updated = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: v2, cycle, unit }).ctx);
     expect(updated.measurements).toContainEqual({ name: 'bytes_written', value: 1024, unit: 'B' });
     expect(Buffer.from(chip.flash.subarray(0, 1024)).equals(Buffer.from(firmware(1024, '2.0.0')))).toBe(true);
   }, 30_000);

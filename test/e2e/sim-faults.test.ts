@@ -23,7 +23,8 @@ const EXPECTED: Record<SimFault, [step: string, reason: string, message: RegExp,
   'drop-connection': ['program', 'CONNECTION_LOST', /SIGABRT/, 'ERROR'],
   'dead-chain': ['program', 'TARGET_NOT_RESPONDING', /scan chain interrogation failed/, 'FAIL'],
   'no-target': ['program', 'PROBE_NOT_FOUND', /Failed to connect/, 'ERROR'],
-  'locked-chip': ['program', 'FLASH_PROTECTED', /device protected/, 'FAIL'],
+  // a locked chip this station never passed: recognised as such, not an anonymous FLASH_PROTECTED
+  'locked-chip': ['program', 'ALREADY_LOCKED', /chip [0-9a-f]{24} is read-out protected and this station never passed it/, 'ERROR'],
   'lock-ineffective': ['lock', 'LOCK_NOT_PROVEN', /read protection off/, 'FAIL'],
   overcurrent: ['boot current', 'LIMIT_HIGH', /run_mean_ma = 1[45]\d(\.\d+)? mA > max 50 mA/, 'FAIL'],
   // 25 mA running + 5 mA per lit LED - 20 mA: 10 mA with the blinking status LED dark through the

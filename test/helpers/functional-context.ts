@@ -52,8 +52,12 @@ export function functionalContext<P>(step: StepKind<P>, rawParams: unknown, opti
     // like the runner: the step sees only the devices it declares
     devices: declared(step, { dutPower: new RecordingOutput('dut-power'), lightSensors: new Map(), ...options.devices }),
     image,
-    unit: { identity: options.identity },
-    identity: { allocate: async () => options.identity ?? { serial: 'SN000001', mac: '02:00:00:00:00:01' } },
+    unit: options.identity ? { identity: options.identity } : {},
+    ledger: {
+      admit: async () => ({ attempt: 1 }),
+      beginFlash: async () => {},
+      identity: async () => ({ identity: options.identity ?? { serial: 'SN000001', mac: '02:00:00:00:00:01' }, reused: false }),
+    },
     cycle: { acquire: async (_key, create) => create() },
     progress: (fraction, text) => progress.push({ fraction, text }),
     log: (message) => logs.push(message),

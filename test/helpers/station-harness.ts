@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vi } from 'vitest';
 import { SimGpioChip } from '../../src/devices/gpio/gpio.sim.js';
-import { Journal } from '../../src/records/journal.js';
-import { StationState } from '../../src/records/state.js';
+import { Books } from '../../src/records/books.js';
+import { serialRange, macRange } from '../../src/core/blocks.js';
 import { Station, type Job, type StationDeps } from '../../src/station/station.js';
 import { OperatorPanel } from '../../src/operator/panel.js';
 import type { StationState as State } from '../../src/station/machine.js';
@@ -15,8 +15,8 @@ export const LINES = { start: 17, abort: 27, lid: 22, power: 5, green: 6, red: 1
 export const DEBOUNCE = { start: 20, abort: 10, lid: 30 } as const;
 
 /**
- * A station and its operator panel on the simulated GPIO chip, with a real journal and state in a
- * temp dir. The job comes from `provider` (default: `job` with a counting identity) as the app
+ * A station and its operator panel on the simulated GPIO chip, with a real journal and ledger in a
+ * temp dir. The job comes from `provider` (default: `job` with a WG block) as the app
  * hands it over; a provider that rejects leaves the station with no plan. Use with fake timers.
  */
 export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provider?: () => Promise<Job>, startGate?: () => string | undefined, devices: Partial<Omit<Devices, 'dutPower'>> = {}, deps: Partial<StationDeps> = {}) {
@@ -29,17 +29,16 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
   const [green, red, amber, buzzer] = await Promise.all(
     (['green', 'red', 'amber', 'buzzer'] as const).map((n) => chip.output({ name: n, line: LINES[n], activeLow: false })),
   );
-  const journal = await Journal.open(join(dir, 'units.jsonl'));
-  const state = await StationState.open(dir);
-  let serial = 0;
-  const identity = { allocate: async () => ({ serial: `WG${String(++serial).padStart(6, '0')}`, mac: '02:50:4a:00:00:01' }) };
+  const books = await Books.open({ dataDir: dir, stationId: 'test-jig', ranBefore: false });
+  const journal = books.journal;
+  const block = { serial: serialRange('WG', 6, 1, 1000), mac: macRange('02:50:4a:00:00:01', 1000) };
+  await books.ledger!.useBlock(block, 'test');
   const station = new Station({
     stationId: 'test-jig',
     inputs: { start, abort, lidClosed },
     dutRelay: dutPower,
     devices: { lightSensors: new Map(), ...devices },
-    journal,
-    state,
+    books,
     ...(startGate ? { startGate } : {}),
     ...deps,
   });
@@ -50,7 +49,7 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
   station.on('state', (from, to, event) => states.push(`${from}-${event}->${to}`));
   panel.attach();
   await station.start();
-  const load = async (p: () => Promise<Job> = provider ?? (async () => ({ image: undefined, identity, ...job }))) => {
+  const load = async (p: () => Promise<Job> = provider ?? (async () => ({ image: undefined, block, ...job }))) => {
     try {
       station.setJob(await p());
     } catch (err) {
@@ -86,9 +85,9 @@ export async function makeStation(job: Partial<Job> & Pick<Job, 'plan'>, provide
   const cleanup = async () => {
     await station.stop();
     panel.detach();
-    await journal.close();
+    await books.close();
     await chip.close();
     await rm(dir, { recursive: true, force: true });
   };
-  return { station, panel, load, chip, lidClosed, journal, state, dir, screens, states, records, press, lid, until, cleanup, dutPower, light: { green: green!, red: red!, amber: amber! } };
+  return { station, panel, load, chip, lidClosed, journal, books, block, dir, screens, states, records, press, lid, until, cleanup, dutPower, light: { green: green!, red: red!, amber: amber! } };
 }

@@ -6,8 +6,9 @@ import type { DigitalOutput } from '../../src/devices/gpio/gpio.js';
 export { FakeProbe } from '../../src/devices/probe/probe.fake.js';
 import type { ActiveImage, ImageRegion } from '../../src/core/image.js';
 import { CycleScope } from '../../src/station/runner.js';
-import type { CycleResources, Devices, StepContext, StepKind } from '../../src/steps/step.js';
-import type { IdentityProvider, UnitIdentity } from '../../src/core/identity.js';
+import type { CycleResources, Devices, StepContext, StepKind, UnitState } from '../../src/steps/step.js';
+import type { UnitIdentity } from '../../src/core/identity.js';
+import type { Admission, ChipSeen, UnitLedger } from '../../src/core/unit-ledger.js';
 
 /** The runner's own cycle scope; `teardown` disposes what the steps acquired. */
 export class TestCycle extends CycleScope {
@@ -16,14 +17,33 @@ export class TestCycle extends CycleScope {
   }
 }
 
-/** Hands out SN000001, SN000002, ... and 02:00:00:00:00:01, ... */
-export class CountingIdentity implements IdentityProvider {
+/**
+ * An in-memory ledger for step tests: admits every chip, counts flashes, hands out SN000001,
+ * SN000002, ... and 02:00:00:00:00:01, ..., and gives a chip it has numbered its own number again.
+ * (The station's real one is station/cycle-ledger.ts over records/ledger.ts.)
+ */
+export class TestLedger implements UnitLedger {
   issued: UnitIdentity[] = [];
-  async allocate(): Promise<UnitIdentity> {
+  admitted: ChipSeen[] = [];
+  flashes: string[] = [];
+  readonly byUid = new Map<string, UnitIdentity>();
+  private uid: string | undefined;
+  async admit(chip: ChipSeen): Promise<Admission> {
+    this.admitted.push(chip);
+    this.uid = chip.uid;
+    return { attempt: this.admitted.filter((c) => c.uid !== undefined && c.uid === chip.uid).length || 1 };
+  }
+  async beginFlash(imageHash: string): Promise<void> {
+    this.flashes.push(imageHash);
+  }
+  async identity(): Promise<{ identity: UnitIdentity; reused: boolean }> {
+    const known = this.uid ? this.byUid.get(this.uid) : undefined;
+    if (known) return { identity: known, reused: true };
     const n = this.issued.length + 1;
     const id = { serial: `SN${String(n).padStart(6, '0')}`, mac: `02:00:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}` };
     this.issued.push(id);
-    return id;
+    if (this.uid) this.byUid.set(this.uid, id);
+    return { identity: id, reused: false };
   }
 }
 
@@ -38,8 +58,8 @@ class RecordingOutput implements DigitalOutput {
 export interface StepContextOptions {
   devices?: Partial<Omit<Devices, 'dutPower'>>;
   image?: ActiveImage;
-  unit?: { identity?: UnitIdentity };
-  identity?: IdentityProvider;
+  unit?: UnitState;
+  ledger?: UnitLedger;
   cycle?: CycleResources;
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -63,7 +83,7 @@ export function stepContext<P>(step: StepKind<P>, rawParams: unknown, options: S
     devices: declared(step, { dutPower: new RecordingOutput('dut-power'), lightSensors: new Map(), ...options.devices }),
     image: options.image,
     unit: options.unit ?? {},
-    identity: options.identity ?? new CountingIdentity(),
+    ledger: options.ledger ?? new TestLedger(),
     cycle: options.cycle ?? new TestCycle(),
     progress: (fraction, text) => progress.push({ fraction, text }),
     log: (message) => logs.push(message),

@@ -57,14 +57,29 @@ export const failStep = defineStep({
   },
 });
 
-/** Reports that it wrote the image (the station counts it against the order quantity). */
+/** Pretends to program the DUT: the chip is admitted and the flash counted in the ledger first, as the program step does. */
 export const flashStep = defineStep({
   kind: 'flash',
   description: 'pretends to program the DUT',
+  params: z.object({ uid: z.string().optional(), locked: z.boolean().default(false) }),
+  needs: [],
+  async run(ctx) {
+    await ctx.ledger.admit({ uid: ctx.params.uid, locked: ctx.params.locked });
+    if (ctx.image) await ctx.ledger.beginFlash(ctx.image.imageHash);
+    return {};
+  },
+});
+
+/** Pretends to number the DUT: the identity comes from the ledger, as the identity step's does. */
+export const numberStep = defineStep({
+  kind: 'number',
+  description: 'pretends to write the identity record',
   params: z.object({}),
   needs: [],
-  async run() {
-    return { flashed: true };
+  async run(ctx) {
+    const { identity } = await ctx.ledger.identity(undefined);
+    ctx.unit.identity = identity;
+    return { measurements: [{ name: 'serial', value: identity.serial }] };
   },
 });
 
@@ -79,7 +94,7 @@ export const needsProbeStep = defineStep({
 });
 
 export const testRegistry: ReadonlyMap<string, StepKind> = new Map(
-  [measureStep, waitStep, stubbornStep, throwStep, failStep, flashStep, needsProbeStep, delayStep].map((s) => [s.kind, s as StepKind]),
+  [measureStep, waitStep, stubbornStep, throwStep, failStep, flashStep, numberStep, needsProbeStep, delayStep].map((s) => [s.kind, s as StepKind]),
 );
 
 type StepSpec = { name: string; kind: string; params?: unknown; limits?: PlanStep['limits']; timeout_s?: number; continue_on_fail?: boolean };

@@ -65,7 +65,7 @@ export async function makeBundle(key: KeygenResult, spec: BundleSpec = {}, sign 
     ],
     plan: { file: 'plan.yaml' },
     ...(spec.orderQuantity !== undefined ? { orderQuantity: spec.orderQuantity } : {}),
-    identity: { serial: { prefix: 'BLK-', start: 1000, count: 500, digits: 6 }, mac: { start: '02:50:4a:00:10:00', count: 500 } },
+    identity: { stations: { 'jig-01': { serial: { prefix: 'BLK-', start: 1000, count: 500, digits: 6 }, mac: { start: '02:50:4a:00:10:00', count: 500 } } } },
     createdAt: '2025-03-01T12:00:00Z',
   };
   await writeFile(join(work, 'manifest.template.json'), JSON.stringify(template, null, 2));

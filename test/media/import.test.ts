@@ -85,7 +85,7 @@ describe('import: the round trip', () => {
     expect(await readFile(a.image.regions[1]!.file, 'utf8')).toMatch(/^application 1\.4\.2/);
     expect(a.plan.text).toContain('name: blinky-production');
     expect(a.orderQuantity).toBe(500);
-    expect(a.identity?.serial).toEqual({ prefix: 'BLK-', start: 1000, count: 500, digits: 6 });
+    expect(a.identity?.stations['jig-01']?.serial).toEqual({ prefix: 'BLK-', start: 1000, count: 500, digits: 6 });
     expect(a.signedBy).toEqual({ name: 'factory', fingerprint: key.fingerprint });
   });
 

@@ -85,7 +85,7 @@ describe('the USB stick, end to end', () => {
     const lines = csv.split('\r\n');
     expect(lines[0]).toBe(csvHeader().trimEnd());
     expect(lines).toHaveLength(5); // header, 3 units, final empty
-    expect(lines[1]).toBe(`1,st-01,BLK-001001,02:50:4a:00:00:01,${active.image.imageHash},1.4.2,${active.bundleId},PASS,,,2025-03-01T08:00:01.000Z,9001`);
+    expect(lines[1]).toMatch(new RegExp(`^1,st-01,BLK-001001,02:50:4a:00:00:01,,,${active.image.imageHash},1\\.4\\.2,${active.bundleId},,PASS,,,,2025-03-01T08:00:01\\.000Z,`));
     const jsonl = (await readFile(join(root, 'pijig/logs/st-01/units.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(jsonl.map((r) => r.seq)).toEqual([1, 2, 3]);
     expect(jsonl[0].image).toMatchObject({ bundleId: active.bundleId, imageHash: active.image.imageHash });

@@ -8,6 +8,9 @@ import { csvHeader, unitCsvLine, unitJsonLine } from '../../src/records/export.j
 import { Journal } from '../../src/records/journal.js';
 import type { UnitRecord } from '../../src/core/record.js';
 import { stickWith, tempDir, unit } from '../media/helpers.js';
+import { CHECKPOINT_FILE, checkpointProblem, makeCheckpoint, parseCheckpoint, type CheckpointCounts } from '../../src/records/checkpoint.js';
+import { loadOrCreateStationKey } from '../../src/records/station-key.js';
+import { lineHash, verifyChainFile } from '../../src/records/chain.js';
 
 async function journalWith(n: number): Promise<Journal> {
   const j = await Journal.open(join(await tempDir('pijig-journal-'), 'units.jsonl'));
@@ -26,7 +29,7 @@ async function expectComplete(stickRoot: string, j: Journal): Promise<void> {
   const dir = join(stickRoot, 'pijig/logs/st-01');
   const records = await all(j);
   expect(await readFile(join(dir, UNITS_JSONL), 'utf8')).toBe(records.map(unitJsonLine).join(''));
-  expect(await readFile(join(dir, UNITS_CSV), 'utf8')).toBe(csvHeader() + records.map(unitCsvLine).join(''));
+  expect(await readFile(join(dir, UNITS_CSV), 'utf8')).toBe(csvHeader() + records.map((r) => unitCsvLine(r)).join(''));
 }
 
 /** A journal whose reading stops dead after `after` records: the stick pulled at that moment. */
@@ -177,5 +180,44 @@ describe('log sync to the stick', () => {
 
   it('refuses a station id that is not a plain folder name', () => {
     expect(() => new LogSync({ journal: { count: 0, read: async function* () {} }, stationId: '../etc' })).toThrow(expect.objectContaining({ code: 'STATION_ID_INVALID' }));
+  });
+
+  it('writes a checkpoint signed with the station key after the data: chain head and counts up to the last record synced', async () => {
+    const j = await journalWith(7);
+    const stick = await tempDir();
+    const { key } = await loadOrCreateStationKey(await tempDir('pijig-data-'));
+    const checkpoint = (at: { seq: number; head: string; counts: CheckpointCounts }) => JSON.stringify(makeCheckpoint(key, { station: 'st-01', ...at, at: '2026-12-01T10:00:00.000Z' }));
+    const sync = new LogSync({ journal: j, stationId: 'st-01', checkpoint, commitEvery: 3 });
+    await sync.sync(stick);
+    const dir = join(stick, 'pijig/logs/st-01');
+    const cp = parseCheckpoint(await readFile(join(dir, CHECKPOINT_FILE), 'utf8'), 'checkpoint.json');
+    const lines = (await readFile(join(dir, UNITS_JSONL), 'utf8')).trimEnd().split('\n');
+    expect(cp).toMatchObject({ station: 'st-01', seq: 7, head: lineHash(lines[6]!), counts: { PASS: 6, FAIL: 1, ERROR: 0, ABORTED: 0 }, fingerprint: key.fingerprint });
+    expect(checkpointProblem(cp, key.publicKey)).toBeUndefined();
+    // the stick's lines are the journal's own lines: its chain verifies on the stick
+    expect((await verifyChainFile(join(dir, UNITS_JSONL), { seqField: 'seq' })).finding).toBeUndefined();
+    await j.append(unit(8, { result: 'FAIL' }));
+    await sync.sync(stick);
+    expect(parseCheckpoint(await readFile(join(dir, CHECKPOINT_FILE), 'utf8'), 'c')).toMatchObject({ seq: 8, counts: { PASS: 6, FAIL: 2 } });
+  });
+
+  it("a CSV never changes its columns: a unit of a plan with other measurements starts a new units.csv, the old one is kept aside", async () => {
+    const j = await Journal.open(join(await tempDir(), 'units.jsonl'));
+    const measured = (i: number, names: string[]) =>
+      unit(i, { plan: { name: 'p', product: 'blinky', measurements: names }, steps: [{ name: 's', kind: 'measure', outcome: 'pass', startedAt: '', durationMs: 1, measurements: names.map((n, k) => ({ name: n, value: k + 0.5, verdict: 'pass' as const })) }] });
+    await j.append(measured(1, ['run_mean_ma']));
+    await j.append(measured(2, ['run_mean_ma']));
+    const stick = await tempDir();
+    const sync = new LogSync({ journal: j, stationId: 'st-01', now: () => new Date('2026-03-02T10:00:00Z') });
+    expect(await sync.sync(stick)).toMatchObject({ repair: 'none', appended: 2 });
+    const dir = join(stick, 'pijig/logs/st-01');
+    expect(await readFile(join(dir, UNITS_CSV), 'utf8')).toMatch(/^seq,.*,duration_ms,run_mean_ma\r\n1,.*,0\.5\r\n2,.*,0\.5\r\n$/);
+    await j.append(measured(3, ['run_mean_ma', 'temp_c']));
+    expect(await sync.sync(stick)).toMatchObject({ repair: 'rotated', appended: 1 });
+    expect(await readFile(join(dir, UNITS_CSV), 'utf8')).toMatch(/^seq,.*,duration_ms,run_mean_ma,temp_c\r\n3,.*,0\.5,1\.5\r\n$/);
+    expect((await readFile(join(dir, 'units.2026-03-02T10-00-00-000Z.csv'), 'utf8')).split('\r\n')).toHaveLength(4);
+    expect((await readFile(join(dir, UNITS_JSONL), 'utf8')).trimEnd().split('\n')).toHaveLength(3); // the JSON lines go on
+    await j.append(measured(4, ['run_mean_ma', 'temp_c']));
+    expect(await sync.sync(stick)).toMatchObject({ repair: 'none', appended: 1 });
   });
 });

@@ -44,10 +44,32 @@ function parseCsv(text: string): string[][] {
 }
 
 describe('CSV export', () => {
-  it('has a header and one line per unit, with station and bundle id', () => {
-    expect(csvHeader()).toBe('seq,station,serial,mac,image_hash,version,bundle_id,result,failed_step,reason,started_at,duration_ms\r\n');
-    expect(unitCsvLine(record())).toBe('7,st-01,BLK-001007,02:50:4a:00:00:07,ab12,1.4.2,b1,FAIL,current,LIMIT_HIGH,2025-03-01T08:00:07.000Z,9007\r\n');
-    expect(unitCsvLine(record({ image: undefined, serial: undefined, mac: undefined, failedStep: undefined, reason: undefined, result: 'ERROR' }))).toBe('7,st-01,,,,,,ERROR,,,2025-03-01T08:00:07.000Z,9007\r\n');
+  it('has a header and one line per unit: station, chip UID, attempt, bundle, order, times, message', () => {
+    const head = 'seq,station,serial,mac,chip_uid,attempt,image_hash,version,bundle_id,order,result,failed_step,reason,message,started_at,ended_at,duration_ms';
+    expect(csvHeader()).toBe(`${head}\r\n`);
+    expect(unitCsvLine(record({ chipUid: '066cff343530474b43164334', attempt: 2, order: 'PO-1', message: 'run_mean_ma = 61 mA > max 50 mA' }))).toBe(
+      '7,st-01,BLK-001007,02:50:4a:00:00:07,066cff343530474b43164334,2,ab12,1.4.2,b1,PO-1,FAIL,current,LIMIT_HIGH,run_mean_ma = 61 mA > max 50 mA,2025-03-01T08:00:07.000Z,2025-03-01T08:00:16.000Z,9007\r\n',
+    );
+    expect(unitCsvLine(record({ image: undefined, serial: undefined, mac: undefined, failedStep: undefined, reason: undefined, result: 'ERROR' }))).toBe(
+      '7,st-01,,,,,,,,,ERROR,,,,2025-03-01T08:00:07.000Z,2025-03-01T08:00:16.000Z,9007\r\n',
+    );
+  });
+
+  it('one column per measurement the plan declares, numbers as numbers, missing ones empty', async () => {
+    const measured = record({
+      plan: { name: 'p', product: 'blinky', measurements: ['run_mean_ma', 'fw', 'mac', 'locked'] },
+      steps: [
+        { name: 'current', kind: 'current', outcome: 'pass', startedAt: '', durationMs: 1, measurements: [{ name: 'run_mean_ma', value: 31.25, unit: 'mA', verdict: 'pass' }] },
+        { name: 'lock', kind: 'lock', outcome: 'pass', startedAt: '', durationMs: 1, measurements: [{ name: 'locked', value: true, verdict: 'pass' }] },
+      ],
+    });
+    const columns = measured.plan.measurements!;
+    // "mac" is a fixed column too: the measurement's is m:mac
+    expect(csvHeader(columns)).toMatch(/,duration_ms,run_mean_ma,fw,m:mac,locked\r\n$/);
+    expect(unitCsvLine(measured, columns)).toMatch(/,9007,31\.25,,,true\r\n$/);
+    // the export takes the columns of every plan in the records, first seen first
+    const csv = await toCsv([record(), measured, record({ plan: { name: 'q', product: 'blinky', measurements: ['temp_c'] } })]);
+    expect(csv.split('\r\n')[0]).toMatch(/,duration_ms,run_mean_ma,fw,m:mac,locked,temp_c$/);
   });
 
   it('quotes commas, quotes and line breaks, and reads back exactly', () => {
@@ -59,7 +81,7 @@ describe('CSV export', () => {
     const rows = parseCsv(csvHeader() + unitCsvLine(nasty) + unitCsvLine(record()));
     expect(rows).toHaveLength(3);
     expect(rows[1]![2]).toBe('A,"B"\r\nC');
-    expect(rows[1]![8]).toBe('step, with "quotes"');
+    expect(rows[1]![11]).toBe('step, with "quotes"');
   });
 
   it('defuses spreadsheet formulas in text, not in numbers', () => {

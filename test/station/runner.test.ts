@@ -2,11 +2,12 @@ import { describe, it, expect, vi, afterEach } from 'vitest';
 import { runPlan, CycleScope } from '../../src/station/runner.js';
 import type { Devices } from '../../src/steps/step.js';
 import { planOf } from '../helpers/test-steps.js';
+import { TestLedger } from '../helpers/step-context.js';
 
 const devices: Devices = { dutPower: { set: async () => {} }, lightSensors: new Map() };
-const identity = { allocate: async () => ({ serial: 'WG000001', mac: '02:50:4a:00:00:01' }) };
+const ledger = new TestLedger();
 const image = { bundleId: 'b1', product: 'widget', version: '1.4.2', target: 'stm32f103c8', regions: [], imageHash: 'abc' };
-const deps = { devices, identity, image };
+const deps = { devices, ledger, image };
 
 afterEach(() => vi.useRealTimers());
 
@@ -133,18 +134,13 @@ describe('plan runner', () => {
     expect(disposed).toEqual(['session']);
   });
 
-  it('keeps the identity for the record and counts flashes', async () => {
-    const plan = planOf([{ name: 'id', kind: 'measure', params: { values: {} } }]);
-    plan.steps[0]!.step = {
-      ...plan.steps[0]!.step,
-      run: async (ctx) => {
-        ctx.unit.identity = await ctx.identity.allocate();
-        return { flashed: true, measurements: [{ name: 'serial', value: ctx.unit.identity.serial }] };
-      },
-    };
+  it('keeps the identity for the record; the steps ask the cycle\'s ledger for it', async () => {
+    const plan = planOf([{ name: 'id', kind: 'number' }]);
     plan.steps[0]!.limits = { serial: { equals: '${unit.serial}' } };
-    const out = await runPlan(plan, deps, new AbortController().signal);
-    expect(out).toMatchObject({ result: 'PASS', identity: { serial: 'WG000001' }, flashes: 1 });
+    const own = new TestLedger();
+    const out = await runPlan(plan, { ...deps, ledger: own }, new AbortController().signal);
+    expect(out).toMatchObject({ result: 'PASS', identity: { serial: 'SN000001' } });
+    expect(own.issued).toEqual([{ serial: 'SN000001', mac: '02:00:00:00:00:01' }]);
   });
 });
 

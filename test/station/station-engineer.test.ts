@@ -111,7 +111,7 @@ describe('engineering runs (pijig run-step)', () => {
     expect(s.chip.level(LINES.power)).toBe(false);
     expect(await s.records()).toEqual([]);
     expect(s.station.status().counts).toEqual({ pass: 0, fail: 0, error: 0 });
-    expect(s.state.data.counts).toEqual({ PASS: 0, FAIL: 0, ABORTED: 0, ERROR: 0 });
+    expect(s.books.counts()).toEqual({ PASS: 0, FAIL: 0, ABORTED: 0, ERROR: 0 });
     const lines = (await readFile(eng!.path, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(s.station.state).toBe('ready');

@@ -99,8 +99,8 @@ describe('station: a full cycle', () => {
     expect(s.screens.at(-1)).toMatchObject({ kind: 'ready', pass: 0, fail: 0, error: 2 });
     // the CSV carries the difference too
     const csv = (await toCsv(await s.records())).split('\r\n');
-    expect(csv[1]).toMatch(/^1,test-jig,,,,,,ERROR,console,STEP_EXCEPTION,/);
-    expect(s.state.data.counts).toMatchObject({ PASS: 0, FAIL: 0, ERROR: 2 });
+    expect(csv[1]).toMatch(/^1,test-jig,,,,1,,,,,ERROR,console,STEP_EXCEPTION,/);
+    expect(s.books.counts()).toMatchObject({ PASS: 0, FAIL: 0, ERROR: 2 });
   });
 
   it('shows FAIL (a reject) for a unit judged bad, and counts it apart from ERROR', async () => {
@@ -238,11 +238,11 @@ describe('station: what holds START back', () => {
       await s.until('pass');
       await s.lid(false);
     }
-    expect(s.state.data.flashes[image.imageHash]).toBe(2);
+    expect(s.books.ledger!.byImage.get(image.imageHash)?.flashes).toBe(2);
     await s.lid(true);
     await s.press('start');
     expect(s.station.state).toBe('ready');
-    expect(s.screens.at(-1)).toEqual({ kind: 'fault', title: 'ORDER COMPLETE', lines: ['2 of 2 units', 'flashed with this image', 'load a new bundle'] });
+    expect(s.screens.at(-1)).toEqual({ kind: 'fault', title: 'ORDER COMPLETE', lines: ['2 of 2 units', 'flashed for this order', 'load a new bundle'] });
     expect(s.chip.level(LINES.power)).toBe(false);
     expect(await s.records()).toHaveLength(2);
     expect(s.station.status().job).toMatchObject({ orderQuantity: 2, flashed: 2, version: '1.4.2' });
@@ -267,7 +267,7 @@ describe('station: what holds START back', () => {
   it('a new job while the station waits shows its version; a failing one puts NO TEST PLAN up until a good one comes', async () => {
     h = await makeStation({ plan: passPlan() });
     const s = h;
-    await s.load(async () => ({ plan: passPlan(), image, identity: { allocate: async () => ({ serial: 'X', mac: '02:00:00:00:00:01' }) } }));
+    await s.load(async () => ({ plan: passPlan(), image }));
     expect(s.screens.at(-1)).toMatchObject({ kind: 'ready', version: '1.4.2' });
     await s.load(() => Promise.reject(new Error('plan.yaml:3: steps: a plan needs at least one step')));
     expect(s.station.state).toBe('error');

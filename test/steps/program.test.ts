@@ -3,7 +3,7 @@ import { StepError } from '../../src/steps/errors.js';
 import { runPlan } from '../../src/station/runner.js';
 import type { StepKind } from '../../src/steps/step.js';
 import { programStep } from '../../src/steps/program.js';
-import { CountingIdentity, FakeProbe, imageOf, stepContext, TestCycle } from '../helpers/step-context.js';
+import { FakeProbe, imageOf, stepContext, TestCycle, TestLedger } from '../helpers/step-context.js';
 
 const FLASH = 0x08000000;
 const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -28,7 +28,8 @@ describe('program step', () => {
       { name: 'bootloader', address: FLASH, bytes: bytes(1500, 1) },
       { name: 'application', address: FLASH + 0x1000, bytes: bytes(2048, 2) },
     ]);
-    const out = await programStep.run(stepContext(programStep, {}, { devices: { probe }, image: img }).ctx);
+    const ledger = new TestLedger();
+    const out = await programStep.run(stepContext(programStep, {}, { devices: { probe }, image: img, ledger }).ctx);
     expect(Buffer.from(probe.flash.subarray(0, 1500))).toEqual(Buffer.from(bytes(1500, 1)));
     expect(Buffer.from(probe.flash.subarray(0x1000, 0x1800))).toEqual(Buffer.from(bytes(2048, 2)));
     expect(probe.flash[0x8000]).toBe(0x00);
@@ -45,7 +46,8 @@ describe('program step', () => {
       'verify 8001000',
       'reset run',
     ]);
-    expect(out.flashed).toBe(true);
+    // counted in the ledger (once, before the first erase)
+    expect(ledger.flashes).toEqual([img.imageHash]);
     expect(out.measurements).toContainEqual({ name: 'bytes_written', value: 3548, unit: 'B' });
     expect(out.data!['regions']).toEqual([
       expect.objectContaining({ name: 'bootloader', address: '0x08000000', action: 'programmed' }),
@@ -87,9 +89,10 @@ describe('program step', () => {
     const probe = new FakeProbe();
     const img = await imageOf([{ name: 'application', address: FLASH, bytes: bytes(2048, 3) }]);
     probe.flash.set(bytes(2048, 3));
-    const out = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: img }).ctx);
+    const ledger = new TestLedger();
+    const out = await programStep.run(stepContext(programStep, { skip_when_identical: true }, { devices: { probe }, image: img, ledger }).ctx);
     expect(probe.calls).toEqual(['reset halt', 'verify 8000000', 'reset run']);
-    expect(out.flashed).toBe(false);
+    expect(ledger.flashes).toEqual([]); // nothing written, nothing counted
     expect(out.measurements).toContainEqual({ name: 'regions_skipped', value: 1 });
   });
 
@@ -173,7 +176,7 @@ describe('program step', () => {
     const img = await imageOf([{ name: 'application', address: FLASH, bytes: bytes(16, 3) }]);
     // without a probe the runner does not run the step at all
     const plan = { file: 'p.yaml', name: 'p', product: 'demo', teardown: [], steps: [{ name: 'program', kind: 'program', step: programStep as StepKind, params: programStep.params.parse({}), limits: {}, timeout_s: 5, continue_on_fail: false }] };
-    const out = await runPlan(plan, { devices: { dutPower: { set: async () => {} }, lightSensors: new Map() }, identity: new CountingIdentity(), image: img }, new AbortController().signal);
+    const out = await runPlan(plan, { devices: { dutPower: { set: async () => {} }, lightSensors: new Map() }, ledger: new TestLedger(), image: img }, new AbortController().signal);
     expect(out).toMatchObject({ result: 'ERROR', reason: 'DEVICE_MISSING', failedStep: 'program' });
   });
 

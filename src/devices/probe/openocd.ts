@@ -1,7 +1,8 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { boundToThisProcess } from '../../util/child.js';
+import { makeTempDir } from '../../util/temp.js';
 import { chipFamily } from '../../core/chip-families.js';
 import {
   classifyFailure,
@@ -132,7 +133,9 @@ export class OpenocdSession implements ProbeSession {
     private readonly deadlines: ProbeDeadlines,
   ) {
     const server = ['-c', 'gdb_port disabled', '-c', 'telnet_port disabled', '-c', 'tcl_port pipe'];
-    this.subprocess = execa(executable, [...args, ...server], {
+    // Bound to pijig's life (setpriv --pdeathsig KILL): a SIGKILLed station leaves no openocd behind.
+    const command = boundToThisProcess(executable, [...args, ...server]);
+    this.subprocess = execa(command.file, command.args, {
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',
@@ -206,7 +209,7 @@ export class OpenocdSession implements ProbeSession {
   }
 
   private async writeBytesNow(address: number, data: Uint8Array, opts: OperationOptions): Promise<{ bytes: number; seconds: number }> {
-    const dir = await (this.scratch ??= mkdtemp(join(tmpdir(), 'pijig-openocd-')));
+    const dir = await (this.scratch ??= makeTempDir('openocd'));
     const file = join(dir, `bytes-${address.toString(16)}.bin`);
     await writeFile(file, data);
     const erased = await this.eraseNow(address, data.length, opts);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ProbeError, type DebugProbe, type FlashSector, type OperationOptions, type ProbeEvent, type ProbeSession, type VerifyResult } from './probe.js';
 
@@ -15,6 +16,8 @@ import { ProbeError, type DebugProbe, type FlashSector, type OperationOptions, t
  * - Read-out protection: `lock` takes effect at the next reset; then reads, writes, erases and
  *   verifies are FLASH_PROTECTED.
  */
+const UID_ADDRESS = 0x1ffff7e8;
+
 export class FakeProbe implements DebugProbe {
   readonly flash: Uint8Array;
   readonly sectorSize = 1024;
@@ -26,6 +29,12 @@ export class FakeProbe implements DebugProbe {
   readsBlockedWhenLocked = true;
   corruptReadAt: number | undefined;
   rdp = false;
+  /**
+   * The 96-bit unique ID at 0x1FFFF7E8 (the STM32F1's place, RM0008 30.2), random per fake chip;
+   * readable when locked, as on the F1 (read-out protection covers the main flash only).
+   * Undefined: reads there fail like unmapped memory.
+   */
+  uid: Uint8Array | undefined = Uint8Array.from(randomBytes(12));
   /** Violations of the contract seen so far (also thrown to the caller). */
   readonly violations: string[] = [];
   private pendingRdp = false;
@@ -144,6 +153,10 @@ class FakeSession implements ProbeSession {
   read(address: number, length: number, opts: OperationOptions): Promise<Uint8Array> {
     return this.op(`read ${address.toString(16)} ${length}`, opts, async () => {
       const chip = this.chip;
+      if (address >= UID_ADDRESS && address + length <= UID_ADDRESS + 12) {
+        if (!chip.uid) throw new ProbeError('TARGET_NOT_RESPONDING', `Failed to read memory at 0x${address.toString(16)}`);
+        return chip.uid.slice(address - UID_ADDRESS, address - UID_ADDRESS + length);
+      }
       if (chip.rdp && chip.readsBlockedWhenLocked) throw new ProbeError('FLASH_PROTECTED', `Failed to read memory at 0x${address.toString(16)}`);
       const o = chip.offset(address, length);
       const out = chip.flash.slice(o, o + length);

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { boundToThisProcess } from '../../util/child.js';
+import { makeTempDir } from '../../util/temp.js';
 import { PijigError } from '../../core/errors.js';
 
 export type PtyErrorCode = 'SOCAT_MISSING' | 'START_FAILED' | 'START_TIMEOUT';
@@ -35,10 +36,12 @@ export interface PtyPair {
 export async function createPtyPair(options: PtyPairOptions = {}): Promise<PtyPair> {
   const socat = options.socatPath ?? 'socat';
   const ownDir = options.dir === undefined;
-  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'pijig-pty-')));
+  const dir = options.dir ?? (await makeTempDir('pty'));
   const dutPath = join(dir, 'dut');
   const stationPath = join(dir, 'station');
-  const child = spawn(socat, ['-d', '-d', `pty,raw,echo=0,link=${dutPath}`, `pty,raw,echo=0,link=${stationPath}`], {
+  // Bound to pijig's life (setpriv --pdeathsig KILL): a SIGKILLed `pijig sim` leaves no socat behind.
+  const command = boundToThisProcess(socat, ['-d', '-d', `pty,raw,echo=0,link=${dutPath}`, `pty,raw,echo=0,link=${stationPath}`]);
+  const child = spawn(command.file, command.args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
