@@ -4,6 +4,8 @@
 # unchanged), boot it in QEMU.
 #   image-build/ci.sh            everything
 #   image-build/ci.sh --units    only the systemd checks (seconds)
+#   image-build/ci.sh --deps     only install what the build needs (.ci/run, before it starts the
+#                                root filesystem in the background while the tests run)
 # Runs as root, or with sudo for apt-get, mount and chroot.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -11,7 +13,7 @@ repo="$(dirname "$here")"
 cd "$repo"
 started=$SECONDS
 say() { echo "image-ci: [$(( SECONDS - started ))s] $*"; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo --preserve-env=PIJIG_IMAGE_CACHE "$@"; fi; }
 
 # Debian (bookworm) packages: the command each one provides
 declare -A NEED=(
@@ -32,6 +34,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
 fi
+
+[ "${1:-}" = --deps ] && exit 0
 
 say "systemd-analyze verify"
 # verify resolves the unit's executables on this machine: give it a stand-in tree when /opt/pijig is absent
