@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { verifyChainFile } from '../records/chain.js';
 import { CHECKPOINT_FILE, checkpointProblem, parseCheckpoint, type Checkpoint } from '../records/checkpoint.js';
@@ -8,6 +8,7 @@ import { zeroCounts } from '../records/ledger.js';
 import { repairJournal } from '../records/repair.js';
 import type { UnitResult } from '../core/record.js';
 import type { CliIo } from './io.js';
+import { exists } from '../util/fs.js';
 
 /** `pijig journal verify|repair`: the unit journal's hash chain (docs/ledger.md). */
 export function registerJournal(program: Command, { out, err }: CliIo): void {
@@ -72,13 +73,4 @@ export function registerJournal(program: Command, { out, err }: CliIo): void {
         await lock.release();
       }
     });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

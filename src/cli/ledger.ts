@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DataDirLock } from '../records/data-lock.js';
@@ -8,6 +7,7 @@ import { Journal } from '../records/journal.js';
 import { Ledger } from '../records/ledger.js';
 import { verifyBooks } from '../records/verify.js';
 import type { CliIo } from './io.js';
+import { exists } from '../util/fs.js';
 
 /** `pijig ledger verify|reset`: the engineer's tools for the ledger (docs/ledger.md). */
 export function registerLedger(program: Command, { out, err }: CliIo): void {
@@ -50,13 +50,4 @@ export function registerLedger(program: Command, { out, err }: CliIo): void {
         await lock.release();
       }
     });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

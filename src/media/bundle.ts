@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { access, lstat, open, readFile, realpath } from 'node:fs/promises';
+import { lstat, open, readFile, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { checkPlanAgainstTarget, checkRegions, ChipError, FILE_KIND_NAMES, firmwareFileKind, parseTarget, type TargetChip } from '../core/chip-families.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
@@ -10,6 +10,7 @@ import { bundleIdOf, parseSignatureFile, SIGNATURE_FILE, verifyManifestSignature
 import { nodeSourceFiles, type SourceFiles } from './files.js';
 import { ConfinedError } from '../util/confined.js';
 import { canonicalize } from './canonical.js';
+import { exists } from '../util/fs.js';
 
 /**
  * A bundle is a directory: manifest.json, manifest.sig and the files the manifest names (paths
@@ -223,15 +224,6 @@ export async function sourceError(err: unknown, bundleDir: string, path: string)
   if (code === 'ELOOP') return new MediaError('SYMLINK', `${path}: is a symbolic link`, { cause: err, file: path });
   if (!(await exists(bundleDir))) return new MediaError('STICK_REMOVED', `${path}: the stick went away during the import (${code ?? (err as Error).message})`, { cause: err, file: path });
   return new MediaError('READ_FAILED', `${path}: read failed (${code ?? (err as Error).message})`, { cause: err, file: path });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // --- the bundle against its target -------------------------------------------------------------

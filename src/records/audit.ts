@@ -1,4 +1,4 @@
-import { access, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { UnitRecord } from '../core/record.js';
 import { lastOf, macValue, serialNumberIn, valueText, type IdentityBlock } from '../core/blocks.js';
@@ -6,6 +6,7 @@ import { verifyChainFile } from './chain.js';
 import { CHECKPOINT_FILE, checkpointProblem, parseCheckpoint, type Checkpoint } from './checkpoint.js';
 import { orderKey, zeroCounts } from './ledger.js';
 import { fingerprintOfKey } from './station-key.js';
+import { exists } from '../util/fs.js';
 
 /** What the brand owner expects of the logs: from the bundle the units were made with. */
 export interface AuditExpectations {
@@ -204,13 +205,4 @@ export async function auditLogs(dirs: readonly string[], opts: AuditOptions = {}
   report.units = units.length;
   report.boards = boards.size;
   return report;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

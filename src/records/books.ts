@@ -1,10 +1,10 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UnitRecord } from '../core/record.js';
 import { errorMessage } from '../core/errors.js';
 import { Journal, type NewRecord } from './journal.js';
 import { Ledger, LedgerError, orderKey, zeroCounts, type Counts, type LedgerEntry, type OpenCycle } from './ledger.js';
 import { STATION_KEY_FILE } from './station-key.js';
+import { exists } from '../util/fs.js';
 
 export const JOURNAL_FILE = 'units.jsonl';
 export const LEDGER_FILE = 'ledger.jsonl';
@@ -258,13 +258,4 @@ async function rebuild(path: string, journal: Journal, station: string, now: () 
   }
   if (batch.length) await ledger.append(batch);
   return ledger;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,7 +1,7 @@
-import { access, copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalRepairNote, UnitRecord } from '../core/record.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic, exists } from '../util/fs.js';
 import { GENESIS, lineHash } from './chain.js';
 import { JOURNAL_FILE, LEDGER_FILE } from './books.js';
 import { parseRecord } from './journal.js';
@@ -158,13 +158,4 @@ function lostRecord(seq: number, prev: string, note: JournalRepairNote, station:
     steps: [],
     repair: note,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UnitRecord } from '../core/record.js';
 import { errorMessage } from '../core/errors.js';
@@ -6,6 +5,7 @@ import { verifyChainFile } from './chain.js';
 import { JOURNAL_FILE, LEDGER_FILE } from './books.js';
 import { Journal } from './journal.js';
 import { Ledger, zeroCounts } from './ledger.js';
+import { exists } from '../util/fs.js';
 
 export interface BooksReport {
   /** Inconsistencies: the books are not consistent when there is any. */
@@ -113,13 +113,4 @@ function checkRecord(r: UnitRecord, ledger: Ledger, problem: (m: string) => void
   if (r.serial && !ledger.serials.has(r.serial)) problem(`${where}: serial ${r.serial} was never reserved in the ledger`);
   const flashes = ledger.cycleFlashes.get(r.id) ?? 0;
   if (r.flashes !== undefined && r.flashes !== flashes) problem(`${where}: ${r.flashes} flash(es) on the record, ${flashes} counted in the ledger`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -424,20 +424,9 @@ export class Station extends TypedEmitter<StationEvents> {
       id,
       station: this.deps.stationId,
       ...facts,
-      ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
-      ...(ledger.uid ? { chipUid: ledger.uid } : {}),
-      attempt: ledger.attempt,
-      flashes: ledger.flashes,
+      ...runFields(identity, ledger, started, ended, outcome),
       ...(label ? { label } : {}),
       ...(clockSynced !== undefined ? { clockSynced } : {}),
-      startedAt: started.toISOString(),
-      endedAt: ended.toISOString(),
-      durationMs: ended.getTime() - started.getTime(),
-      result: outcome.result,
-      ...(outcome.failedStep ? { failedStep: outcome.failedStep } : {}),
-      ...(outcome.reason ? { reason: outcome.reason } : {}),
-      ...(outcome.message ? { message: outcome.message } : {}),
-      steps: outcome.steps,
     };
 
     let saved: UnitRecord;
@@ -547,19 +536,8 @@ export class Station extends TypedEmitter<StationEvents> {
       station: this.deps.stationId,
       plan: { name: job.plan.name, product: job.plan.product },
       ...(job.image ? { image: { bundleId: job.image.bundleId, version: job.image.version, imageHash: job.image.imageHash, regions: Object.fromEntries(job.image.regions.map((r) => [r.name, r.sha256])) } } : {}),
-      ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
-      ...(ledger.uid ? { chipUid: ledger.uid } : {}),
-      attempt: ledger.attempt,
-      flashes: ledger.flashes,
+      ...runFields(identity, ledger, startedAt, ended, outcome),
       ...(clockSynced !== undefined ? { clockSynced } : {}),
-      startedAt: startedAt.toISOString(),
-      endedAt: ended.toISOString(),
-      durationMs: ended.getTime() - startedAt.getTime(),
-      result: outcome.result,
-      ...(outcome.failedStep ? { failedStep: outcome.failedStep } : {}),
-      ...(outcome.reason ? { reason: outcome.reason } : {}),
-      ...(outcome.message ? { message: outcome.message } : {}),
-      steps: outcome.steps,
       engineering: { step: planStep.name, kind: planStep.kind, params: parsed.data, flashes: ledger.flashes },
     };
     // The run ends in the ledger too: its number bound to the chip, or wasted (it is no unit).
@@ -581,4 +559,22 @@ export class Station extends TypedEmitter<StationEvents> {
   private log(message: string): void {
     this.emit('log', message);
   }
+}
+
+/** What a unit record and an engineering run's record share: the board, its chip, its flashes and the outcome. */
+function runFields(identity: { serial: string; mac: string } | undefined, ledger: CycleLedger, started: Date, ended: Date, outcome: CycleOutcome) {
+  return {
+    ...(identity ? { serial: identity.serial, mac: identity.mac } : {}),
+    ...(ledger.uid ? { chipUid: ledger.uid } : {}),
+    attempt: ledger.attempt,
+    flashes: ledger.flashes,
+    startedAt: started.toISOString(),
+    endedAt: ended.toISOString(),
+    durationMs: ended.getTime() - started.getTime(),
+    result: outcome.result,
+    ...(outcome.failedStep ? { failedStep: outcome.failedStep } : {}),
+    ...(outcome.reason ? { reason: outcome.reason } : {}),
+    ...(outcome.message ? { message: outcome.message } : {}),
+    steps: outcome.steps,
+  };
 }

@@ -1,4 +1,4 @@
-import { open, rename } from 'node:fs/promises';
+import { access, open, rename } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 /**
@@ -25,5 +25,15 @@ export async function fsyncDir(dir: string): Promise<void> {
     await d.sync();
   } finally {
     await d.close();
+  }
+}
+
+/** Whether anything is at this path (a file, a directory, a dangling name is not). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }
