@@ -118,7 +118,10 @@ cp "$repo/jig-config/plan.yaml" "$work/build/plan.yaml"
 cat > "$work/build/manifest.template.json" <<JSON
 { "product": "widget", "version": "1.4.2", "build": "boot-test", "target": "stm32f103c8",
   "regions": [{ "name": "application", "file": "app.bin", "address": 134217728 }],
-  "plan": { "file": "plan.yaml" } }
+  "plan": { "file": "plan.yaml" },
+  "identity": { "stations": { "qemu-virt": {
+    "serial": { "prefix": "QV", "start": 1, "count": 1000, "digits": 6 },
+    "mac": { "start": "02:50:4a:7e:00:01", "count": 1000 } } } } }
 JSON
 pijig bundle create --manifest "$work/build/manifest.template.json" --files "$work/build" --out "$work/stick/pijig/bundle" > /dev/null || exit 2
 bundle_id=$(pijig bundle sign --key "$work/keys/boot-test.key" --bundle "$work/stick/pijig/bundle" | sed -n 's/^bundle id: //p')
