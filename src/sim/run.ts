@@ -194,18 +194,33 @@ async function waitState(app: App, states: StationState[], timeoutMs: number): P
 
 async function deliverBundle(ws: SimWorkspace, app: App, version: string, out: (l: string) => void): Promise<void> {
   const contents = await ws.stickWithBundle(version);
-  const giveUp = new AbortController();
-  const done = new Promise<void>((resolve, reject) => {
-    app.usb?.on('imported', (r) => r.version === version && resolve());
-    app.usb?.on('refused', (err) => reject(err));
-    sleep(60_000, undefined, { signal: giveUp.signal }).then(() => reject(new Error(`the jig did not import bundle ${version} within 60 s`)), () => {});
-  });
   // each stick its own name: the watcher sees a new mount, as with a real re-insert
   const stick = `release-${version}`;
   await pullStick(ws.mountDir, stick);
+  await importFromStick(ws, app, stick, contents, { version, onImported: () => out(`bundle ${version} verified, copied and activated`) });
+}
+
+/**
+ * Insert a stick holding a bundle (`contents`, a folder), wait until the jig has imported it (of
+ * `version`, when given; a refusal rejects, and so does no answer within 60 s), pull the stick and
+ * load the new job.
+ */
+export async function importFromStick(ws: SimWorkspace, app: App, stick: string, contents: string, opts: { version?: string; onImported?: () => void } = {}): Promise<void> {
+  const usb = app.usb;
+  if (!usb) throw new Error('the station config has no media section: no USB stick port');
+  const giveUp = new AbortController();
+  const offs: (() => void)[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    offs.push(usb.on('imported', (r) => (opts.version === undefined || r.version === opts.version) && resolve()));
+    offs.push(usb.on('refused', (err) => reject(err)));
+    sleep(60_000, undefined, { signal: giveUp.signal }).then(() => reject(new Error(`the jig did not import the bundle on stick ${stick} within 60 s`)), () => {});
+  });
   await insertStick(ws.mountDir, stick, contents);
-  await done.finally(() => giveUp.abort());
-  out(`bundle ${version} verified, copied and activated`);
+  await done.finally(() => {
+    giveUp.abort();
+    for (const off of offs) off();
+  });
+  opts.onImported?.();
   await pullStick(ws.mountDir, stick);
   await app.reloadJob();
 }

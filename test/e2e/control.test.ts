@@ -8,8 +8,7 @@ import { execa } from 'execa';
 import { prepareWorkspace, type SimWorkspace } from '../../src/sim/workspace.js';
 import { VirtualJig } from '../../src/sim/jig.js';
 import { startApp, type App } from '../../src/app.js';
-import { insertStick, pullStick } from '../../src/sim/stick.js';
-import { oneCycle } from '../../src/sim/run.js';
+import { importFromStick, oneCycle } from '../../src/sim/run.js';
 import { ControlClient } from '../../src/control/client.js';
 import type { StatusSnapshot } from '../../src/control/service.js';
 import type { UnitRecord } from '../../src/core/record.js';
@@ -33,14 +32,7 @@ describe('the engineer over the control socket', () => {
     ws = await prepareWorkspace({ root, stationFile: join(EXAMPLES, 'station.yaml'), planFile: join(EXAMPLES, 'plan.yaml') });
     jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir });
     app = await startApp(ws.config, jig.hardware(), { log: (m) => logs.push(m), stickPollMs: 50, version: '0.1.0', control: { socket } });
-    const imported = new Promise((resolve, reject) => {
-      app.usb!.on('imported', resolve);
-      app.usb!.on('refused', reject);
-    });
-    await insertStick(ws.mountDir, 'release', await ws.stickWithBundle('1.2.0'));
-    await imported;
-    await pullStick(ws.mountDir, 'release');
-    await app.reloadJob();
+    await importFromStick(ws, app, 'release', await ws.stickWithBundle('1.2.0'));
   }, 90_000);
 
   afterAll(async () => {

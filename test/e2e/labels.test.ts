@@ -8,8 +8,7 @@ import * as jsqrModule from 'jsqr';
 import { prepareWorkspace, type SimWorkspace } from '../../src/sim/workspace.js';
 import { VirtualJig } from '../../src/sim/jig.js';
 import { startApp, type App } from '../../src/app.js';
-import { insertStick, pullStick } from '../../src/sim/stick.js';
-import { oneCycle } from '../../src/sim/run.js';
+import { importFromStick, oneCycle } from '../../src/sim/run.js';
 import { MonoImage, SimZplPrinter } from '../../src/devices/printer/zpl.sim.js';
 import { labelContent, labelDots, renderLabel, textBitmap, type LabelTemplate } from '../../src/operator/label.js';
 import type { UnitRecord } from '../../src/core/record.js';
@@ -48,14 +47,7 @@ describe('labels on the virtual jig', () => {
     ws = await prepareWorkspace({ root, stationFile: join(EXAMPLES, 'station.yaml'), planFile: join(EXAMPLES, 'plan.yaml') });
     jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir, labelDir: ws.labelsDir });
     app = await startApp(ws.config, jig.hardware(), { log: () => {}, stickPollMs: 50, control: { socket: join(root, 'control.sock') } });
-    const imported = new Promise((resolve, reject) => {
-      app.usb!.on('imported', resolve);
-      app.usb!.on('refused', reject);
-    });
-    await insertStick(ws.mountDir, 'release', await ws.stickWithBundle('1.2.0'));
-    await imported;
-    await pullStick(ws.mountDir, 'release');
-    await app.reloadJob();
+    await importFromStick(ws, app, 'release', await ws.stickWithBundle('1.2.0'));
   }, 60_000);
 
   afterAll(async () => {

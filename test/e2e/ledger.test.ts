@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { prepareWorkspace, type SimWorkspace } from '../../src/sim/workspace.js';
 import { VirtualJig } from '../../src/sim/jig.js';
 import { startApp, type App } from '../../src/app.js';
-import { ejectStick, insertStick, pullStick } from '../../src/sim/stick.js';
-import { oneCycle } from '../../src/sim/run.js';
+import { ejectStick, insertStick } from '../../src/sim/stick.js';
+import { importFromStick, oneCycle } from '../../src/sim/run.js';
 import { auditLogs, findStationLogs } from '../../src/records/audit.js';
 import { repairJournal } from '../../src/records/repair.js';
 import { verifyBooks } from '../../src/records/verify.js';
@@ -46,16 +46,6 @@ async function station(root: string, id: string, opts: { keepUnit?: boolean; blo
   return { ws, jig, app };
 }
 
-async function importBundle(ws: SimWorkspace, app: App, stickContents: string, name: string): Promise<void> {
-  const imported = new Promise((resolve, reject) => {
-    app.usb!.on('imported', resolve);
-    app.usb!.on('refused', reject);
-  });
-  await insertStick(ws.mountDir, name, stickContents);
-  await imported;
-  await pullStick(ws.mountDir, name);
-  await app.reloadJob();
-}
 
 /** One unit: the lid opened on the last result (if any), then closed, START; the result stays on the panel. */
 async function run(jig: VirtualJig, app: App): Promise<UnitRecord> {
@@ -77,7 +67,7 @@ describe('retests on the virtual jig: the board keeps its identity', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'pijig-ledger-e2e-'));
     ({ ws, jig, app } = await station(root, 'line1-jig01', { keepUnit: true }));
-    await importBundle(ws, app, await ws.stickWithBundle('1.0.0'), 'release');
+    await importFromStick(ws, app, 'release', await ws.stickWithBundle('1.0.0'));
   }, 60_000);
 
   afterAll(async () => {
@@ -176,8 +166,8 @@ describe('two stations, one bundle, one audit', () => {
     const b = await station(join(root, 'b'), 'line1-jig02', { blocks, engineerFrom: a.ws.engineerDir });
     try {
       const stick = await a.ws.stickWithBundle('1.0.0'); // one bundle, signed once, for both stations
-      await importBundle(a.ws, a.app, stick, 'release');
-      await importBundle(b.ws, b.app, stick, 'release');
+      await importFromStick(a.ws, a.app, 'release', stick);
+      await importFromStick(b.ws, b.app, 'release', stick);
       const units = [await run(a.jig, a.app), await run(b.jig, b.app), await run(a.jig, a.app), await run(b.jig, b.app)];
       expect(units.map((u) => [u.station, u.serial, u.mac, u.result])).toEqual([
         ['line1-jig01', 'WG000001', '02:50:4a:00:00:01', 'PASS'],

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { prepareWorkspace, type SimWorkspace } from '../../src/sim/workspace.js';
 import { VirtualJig } from '../../src/sim/jig.js';
 import { startApp, type App } from '../../src/app.js';
-import { insertStick, pullStick } from '../../src/sim/stick.js';
-import { oneCycle } from '../../src/sim/run.js';
+import { importFromStick, oneCycle } from '../../src/sim/run.js';
 import { renderScreen } from '../../src/operator/render.js';
 import type { OpenocdProcessInfo } from '../../src/devices/probe/openocd.js';
 
@@ -30,14 +29,7 @@ describe('the station on the virtual jig', () => {
     jig = await VirtualJig.start({ station: ws.config, workDir: ws.dutDir });
     const hw = jig.hardware();
     app = await startApp(ws.config, { ...hw, onOpenocd: (p) => void processes.push(p) }, { log: () => {}, stickPollMs: 50 });
-    const imported = new Promise((resolve, reject) => {
-      app.usb!.on('imported', resolve);
-      app.usb!.on('refused', reject);
-    });
-    await insertStick(ws.mountDir, 'release', await ws.stickWithBundle('1.2.0'));
-    await imported;
-    await pullStick(ws.mountDir, 'release');
-    await app.reloadJob();
+    await importFromStick(ws, app, 'release', await ws.stickWithBundle('1.2.0'));
   }, 60_000);
 
   afterAll(async () => {
