@@ -37,18 +37,20 @@ export async function openGpioChip(backend: GpioBackend, options: OpenGpioOption
   } else {
     const present = existsSync(join(devDir, 'gpiochip0'));
     let chardev: typeof import('./gpio.chardev.js') | undefined;
+    let libc: import('./gpio.chardev.js').Libc | undefined;
     let loadError: Error | undefined;
     if (present || backend === 'chardev') {
       try {
         chardev = await import('./gpio.chardev.js');
-        await chardev.loadLibc();
+        libc = await chardev.loadLibc();
       } catch (err) {
         chardev = undefined;
         loadError = err as Error;
       }
     }
-    if (chardev) {
+    if (chardev && libc) {
       const chip = await chardev.ChardevGpioChip.open({
+        libc,
         ...(options.chip ? { chip: options.chip } : {}),
         devDir,
         onError: (e) => log(`gpio: ${e.message}`),
