@@ -1,6 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeIdentity, IDENTITY_RECORD_SIZE } from '../steps/identity-record.js';
+import { formatChipUid } from '../steps/chip.js';
 import { DEFAULT_IDENTITY_ADDRESS as IDENTITY_ADDRESS } from '../core/chip-families.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StationConfig } from '../config/station.js';
@@ -327,6 +328,5 @@ export class VirtualJig {
 
 /** The chip's UID as the station reads it: the three words, most significant first. */
 export function uidOf(chip: SimStm32): string {
-  const b = Buffer.from(chip.uid);
-  return [8, 4, 0].map((o) => b.readUInt32LE(o).toString(16).padStart(8, '0')).join('');
+  return formatChipUid(chip.uid);
 }

@@ -61,6 +61,12 @@ export async function readChipUid(session: ProbeSession, image: ActiveImage | un
   }
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b.length !== 12 || b.every((x) => x === 0xff) || b.every((x) => x === 0)) return undefined;
+  return formatChipUid(b);
+}
+
+/** A 96-bit unique ID as pijig writes it: the three 32-bit words, most significant first, in hex. */
+export function formatChipUid(bytes: Uint8Array): string {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return [8, 4, 0].map((o) => b.readUInt32LE(o).toString(16).padStart(8, '0')).join('');
 }
 
