@@ -1,7 +1,6 @@
 import { createConnection, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
 import { PijigError } from '../core/errors.js';
-import { LineSplitter, PROTOCOL_VERSION, type Hello, type ServerMessage } from './protocol.js';
+import { LineSplitter, PROTOCOL_VERSION, readSocketOf, type Hello, type ServerMessage } from './protocol.js';
 
 export const DEFAULT_SOCKET = '/run/pijig/control.sock';
 
@@ -110,11 +109,6 @@ function connectError(path: string, err: NodeJS.ErrnoException): ControlClientEr
   }
   if (err.code === 'EACCES') return new ControlClientError('EACCES', `${path}: permission denied (acting on the station needs the socket's group: \`sudo usermod -aG pijig-control $USER\`, then log in again; or root)`, { cause: err });
   return new ControlClientError(err.code ?? 'CONNECT_FAILED', `${path}: ${err.message}`, { cause: err });
-}
-
-/** The read-only socket beside an act socket. */
-export function readSocketOf(actSocket: string): string {
-  return join(dirname(actSocket), 'status.sock');
 }
 
 /**

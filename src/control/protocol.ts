@@ -9,6 +9,7 @@
  *                        {"v":1,"id":7,"ok":false,"error":{"code":"LID_OPEN","message":"..."}}
  *   server, hanging up   {"v":1,"bye":{"code":"IDLE","message":"..."}}
  */
+import { dirname, join } from 'node:path';
 export const PROTOCOL_VERSION = 1;
 
 /** read: status, watch, history, unit. act: also run-step, selftest and the virtual jig's own commands. */
@@ -88,4 +89,9 @@ export class LineSplitter {
     }
     return lines;
   }
+}
+
+/** The read-only socket beside an act socket. */
+export function readSocketOf(actSocket: string): string {
+  return join(dirname(actSocket), 'status.sock');
 }

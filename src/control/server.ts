@@ -3,7 +3,7 @@ import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
 import { PijigError, errorCode, errorMessage } from '../core/errors.js';
-import { LineSplitter, PROTOCOL_VERSION, type Access, type Hello, type ProtocolErrorCode, type ServerMessage } from './protocol.js';
+import { LineSplitter, PROTOCOL_VERSION, readSocketOf, type Access, type Hello, type ProtocolErrorCode, type ServerMessage } from './protocol.js';
 
 export class ControlError extends PijigError<ProtocolErrorCode | 'SOCKET_IN_USE' | 'NOT_A_SOCKET' | 'LISTEN_FAILED'> {}
 
@@ -100,7 +100,7 @@ export class ControlServer {
 
   private get readPath(): string | undefined {
     const r = this.options.readSocket;
-    return r === null ? undefined : (r ?? `${dirname(this.options.socket)}/status.sock`);
+    return r === null ? undefined : (r ?? readSocketOf(this.options.socket));
   }
 
   async listen(): Promise<void> {

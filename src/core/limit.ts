@@ -2,7 +2,6 @@ import { z } from 'zod';
 
 /** What a limit's `equals` may name as `${...}`: filled in from the active image and the unit. */
 export const LIMIT_VARIABLES = ['image.version', 'image.product', 'image.hash', 'unit.serial', 'unit.mac'] as const;
-export type LimitVariable = (typeof LIMIT_VARIABLES)[number];
 /** `${name}` in a limit's `equals`. */
 export const LIMIT_VARIABLE = /\$\{([^}]*)\}/g;
 

@@ -53,10 +53,6 @@ export const REASONS = {
 
 export type ReasonCode = keyof typeof REASONS;
 
-export function isReasonCode(code: unknown): code is ReasonCode {
-  return typeof code === 'string' && Object.hasOwn(REASONS, code);
-}
-
 /** What a failure with this code makes of the unit. */
 export function resultOf(code: ReasonCode): 'FAIL' | 'ERROR' | 'ABORTED' {
   return REASONS[code].result;

@@ -200,15 +200,6 @@ export class Ledger {
     return ledger;
   }
 
-  get size(): number {
-    return this.entries;
-  }
-
-  /** Number of units committed. */
-  get units(): number {
-    return this.commits.size;
-  }
-
   /**
    * Append entries as one write and one fsync, applying them to the state once durable. A failed
    * write breaks the ledger for good (until reopened): nothing more is flashed or numbered.

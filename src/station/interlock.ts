@@ -20,10 +20,6 @@ export class Interlock {
     private readonly log: (message: string) => void,
   ) {}
 
-  get lidIsClosed(): boolean {
-    return this.lidClosed.active;
-  }
-
   get powered(): boolean {
     return this.relay.active;
   }

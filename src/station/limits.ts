@@ -2,7 +2,7 @@ import { LIMIT_VARIABLE, type Limit } from '../core/limit.js';
 import type { JudgedMeasurement } from '../core/record.js';
 import type { Measurement } from '../core/record.js';
 import type { ReasonCode } from '../core/reasons.js';
-import { convertUnit } from '../core/units.js';
+import { convertUnit, unitsCompatible } from '../core/units.js';
 
 export interface Judgement {
   measurements: JudgedMeasurement[];
@@ -72,9 +72,9 @@ export function judge(measured: readonly Measurement[], limits: Readonly<Record<
 function limitIn(limit: Limit, unit: string | undefined): Limit | undefined {
   if (unit === undefined || limit.unit === undefined || limit.unit === unit) return limit;
   const from = limit.unit;
+  if (!unitsCompatible(from, unit)) return undefined;
   const min = limit.min === undefined ? undefined : convertUnit(limit.min, from, unit);
   const max = limit.max === undefined ? undefined : convertUnit(limit.max, from, unit);
-  if (convertUnit(1, from, unit) === undefined) return undefined;
   return { ...limit, ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }), unit };
 }
 

@@ -10,8 +10,6 @@ import { defineStep, type StepContext } from './step.js';
 import { asStepError, probeSession } from './chip.js';
 import { makeTempDir } from '../util/temp.js';
 
-export { asStepError, probeSession } from './chip.js';
-
 const paramsSchema = z
   .object({
     /** Region names to program, in the image's order; default all. */

@@ -22,8 +22,6 @@ export type FirmwareFormat = FirmwareFileKind;
 type MemoryMapClass = typeof nrfIntelHex.default;
 const MemoryMap: MemoryMapClass = (nrfIntelHex as unknown as { default?: MemoryMapClass }).default ?? (nrfIntelHex as unknown as MemoryMapClass);
 
-export const FORMATS: readonly FirmwareFormat[] = ['bin', 'ihex', 'srec', 'elf'];
-
 export interface FirmwareImage {
   /** The format the file was read as (what its content is, checked against what the engineer said). */
   format: FirmwareFormat;
