@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseStation, stationWarnings, type StationConfig } from '../config/station.js';
-import { access } from 'node:fs/promises';
+import { exists } from '../util/fs.js';
 import { BlockError, macRange, serialRange } from '../core/blocks.js';
 import { LEDGER_FILE } from '../records/books.js';
 import { Ledger } from '../records/ledger.js';
@@ -75,7 +75,7 @@ export function registerConfig(program: Command, { out, err }: CliIo, examples: 
 /** The station config's identity block against the numbers its data directory's ledger has used (BLOCK_OVERLAP). */
 async function checkStationBlock(station: StationConfig): Promise<void> {
   const path = join(station.dataDir, LEDGER_FILE);
-  if (!(await access(path).then(() => true, () => false))) return;
+  if (!(await exists(path))) return;
   const ledger = await Ledger.open(path, { readOnly: true });
   const c = station.identity;
   const where = `${station.file}: identity`;

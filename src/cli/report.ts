@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import type { UnitRecord } from '../core/record.js';
 import { Journal } from '../records/journal.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { Ledger } from '../records/ledger.js';
+import { LEDGER_FILE } from '../records/books.js';
+import { exists, writeFileAtomic } from '../util/fs.js';
 import { parseSince } from './io.js';
 import type { ControlCliIo } from './control-io.js';
 
@@ -20,7 +21,8 @@ export function registerReport(program: Command, io: ControlCliIo): void {
       // The plotting library loads only for this command.
       const { buildReport } = await import('../control/report.js');
       const { BundleStore } = await import('../media/store.js');
-      const journal = await Journal.open(join(o.dataDir, 'units.jsonl'));
+      // Read-only: a report beside a running station changes nothing (no torn-line repair of a file it writes).
+      const journal = await Journal.open(join(o.dataDir, 'units.jsonl'), { readOnly: true });
       const records: UnitRecord[] = [];
       try {
         for await (const r of journal.read()) if (since === undefined || Date.parse(r.startedAt) >= since) records.push(r);
@@ -33,9 +35,13 @@ export function registerReport(program: Command, io: ControlCliIo): void {
         const b = await store.load(bundleId).catch(() => undefined);
         if (b?.orderQuantity !== undefined) orders.set(b.image.imageHash, b.orderQuantity);
       }
-      const state = await readFile(join(o.dataDir, 'state.json'), 'utf8').then((t) => JSON.parse(t) as { flashes?: Record<string, number>; }, () => undefined);
+      // Flashes per image from the ledger, which counts every flash before it happens (the report
+      // estimates them from the records only when there is no ledger).
+      const ledgerPath = join(o.dataDir, LEDGER_FILE);
+      const ledger = (await exists(ledgerPath)) ? await Ledger.open(ledgerPath, { readOnly: true }) : undefined;
+      const flashes = ledger ? Object.fromEntries([...ledger.byImage].map(([hash, t]) => [hash, t.flashes])) : undefined;
       const station = records.at(-1)?.station ?? 'station';
-      const html = buildReport(records, { station, orders, ...(state?.flashes ? { flashes: state.flashes } : {}), ...(o.since ? { since: o.since } : {}) });
+      const html = buildReport(records, { station, orders, ...(flashes ? { flashes } : {}), ...(o.since ? { since: o.since } : {}) });
       await writeFileAtomic(o.out, html);
       io.out(`${records.length} units -> ${o.out} (${Math.round(html.length / 1024)} KiB)`);
     });
