@@ -8,6 +8,9 @@ import type { ProbeConfig } from '../config/station.js';
 import type { DigitalInput, DigitalOutput } from '../devices/gpio/gpio.js';
 import type { ClockSync } from '../devices/clock/clock.js';
 import { errorMessage } from '../core/errors.js';
+import { LEDGER_FILE } from '../records/books.js';
+import { verifyBooks } from '../records/verify.js';
+import { exists } from '../util/fs.js';
 
 /** One line of `pijig selftest`. */
 export interface CheckResult {
@@ -32,11 +35,6 @@ export interface SelftestTarget {
   clock: ClockSync;
   /** True while a cycle runs: the bus and the relay belong to it then. */
   busy?: () => boolean;
-  /**
-   * "journal and ledger consistent": the ledger's own check (issue 9, `pijig ledger verify`)
-   * plugs in here. Without it, the journal's lines are checked (`journalConsistency`).
-   */
-  consistency?: () => Promise<CheckResult>;
   /** Free space below this fails (default 50 MB). */
   minFreeBytes?: number;
 }
@@ -52,7 +50,7 @@ export async function runSelftest(t: SelftestTarget): Promise<CheckResult[]> {
     ['disk space', () => diskCheck(t.dataDir, t.minFreeBytes ?? 50e6)],
     ['data directory', () => writableCheck(t.dataDir)],
     ['clock', () => clockCheck(t.clock)],
-    ['journal and ledger', () => (t.consistency ?? (() => journalConsistency(t.journalPath)))()],
+    ['journal and ledger', () => booksCheck(t.dataDir, t.journalPath)],
   ];
   const out: CheckResult[] = [];
   for (const [name, check] of checks) {
@@ -189,11 +187,23 @@ export async function clockCheck(clock: ClockSync): Promise<CheckResult> {
   return { name: 'clock', ok: false, detail: synced === false ? `not synchronised (${clock.source}): record times may be wrong` : `cannot tell whether it is synchronised (${clock.source})` };
 }
 
+/**
+ * "journal and ledger consistent": `pijig ledger verify`'s check (both hash chains, every record
+ * committed in the ledger, no number on two boards). A data directory without a ledger yet (no
+ * unit run) gets the journal's own check.
+ */
+export async function booksCheck(dataDir: string, journalPath: string): Promise<CheckResult> {
+  if (!(await exists(join(dataDir, LEDGER_FILE)))) return journalConsistency(journalPath);
+  const r = await verifyBooks(dataDir);
+  const figures = `units=${r.units} serials=${r.serials} macs=${r.macs} flashes=${r.flashes} wasted=${r.wasted}`;
+  if (r.problems.length) return { name: 'journal and ledger', ok: false, detail: `${r.problems.length} problem(s), the first: ${r.problems[0]} (pijig ledger verify lists them)` };
+  return { name: 'journal and ledger', ok: true, detail: `${figures}: consistent` };
+}
+
 /** The journal's own consistency: every line a record, seqs 1, 2, 3... without gaps or repeats. */
 export async function journalConsistency(path: string): Promise<CheckResult> {
   const name = 'journal and ledger';
-  const exists = await access(path).then(() => true, () => false);
-  if (!exists) return { name, ok: true, detail: `${path}: no units yet (the ledger check comes with issue 9)` };
+  if (!(await exists(path))) return { name, ok: true, detail: `${path}: no units yet` };
   const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
   let expected = 1;
   let n = 0;
@@ -213,5 +223,5 @@ export async function journalConsistency(path: string): Promise<CheckResult> {
     }
     expected++;
   }
-  return { name, ok: true, detail: `${path}: ${expected - 1} records, seqs consecutive (the ledger check comes with issue 9)` };
+  return { name, ok: true, detail: `${path}: ${expected - 1} records, seqs consecutive (no ledger yet)` };
 }

@@ -3,9 +3,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { journalConsistency, probeCheck, writableCheck, diskCheck, openocdCheck } from '../../src/control/selftest.js';
+import { booksCheck, journalConsistency, probeCheck, writableCheck, diskCheck, openocdCheck } from '../../src/control/selftest.js';
 import { probeSchema } from '../../src/config/station.js';
 import { cli } from '../helpers/cli-harness.js';
+import { macRange, serialRange, type IdentityBlock } from '../../src/core/blocks.js';
+import { Books } from '../../src/records/books.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,6 +32,35 @@ describe('selftest checks', () => {
       expect(await probeCheck(undefined, sys)).toMatchObject({ ok: true, skipped: true });
     } finally {
       await rm(sys, { recursive: true, force: true });
+    }
+  });
+
+  it('journal and ledger: consistent books pass with their figures; a journal record edited by hand fails, naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pijig-books-'));
+    try {
+      const block: IdentityBlock = { serial: serialRange('WG', 6, 1, 100), mac: macRange('02:50:4a:00:00:01', 100) };
+      const books = await Books.open({ dataDir: dir, stationId: 'jig-01', ranBefore: false });
+      await books.ledger!.useBlock(block, 'config');
+      for (const cycle of ['c-1', 'c-2']) {
+        const identity = books.ledger!.nextIdentity(block);
+        await books.ledger!.append([
+          { t: 'cycle', cycle, startedAt: '2026-01-01T00:00:00.000Z', plan: { name: 'p', product: 'widget' } },
+          { t: 'admit', cycle, attempt: 1, locked: false },
+          { t: 'reserve', cycle, serial: identity.serial, mac: identity.mac },
+        ]);
+        await books.record({
+          id: cycle, station: 'jig-01', plan: { name: 'p', product: 'widget' }, serial: identity.serial, mac: identity.mac, attempt: 1, flashes: 0,
+          startedAt: '2026-01-01T00:00:00.000Z', endedAt: '2026-01-01T00:00:05.000Z', durationMs: 5000, result: 'PASS',
+          steps: [{ name: 'identity', kind: 'identity', outcome: 'pass', startedAt: '', durationMs: 1, measurements: [] }],
+        });
+      }
+      await books.close();
+      const j = join(dir, 'units.jsonl');
+      expect(await booksCheck(dir, j)).toEqual({ name: 'journal and ledger', ok: true, detail: 'units=2 serials=2 macs=2 flashes=0 wasted=0: consistent' });
+      await writeFile(j, (await readFile(j, 'utf8')).replace('WG000002', 'WG000099'));
+      expect(await booksCheck(dir, j)).toMatchObject({ ok: false, detail: expect.stringMatching(/unit #2: serial WG000099 in the journal, WG000002 in the ledger/) });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
