@@ -230,8 +230,9 @@ export async function startControl(deps: ControlDeps): Promise<ControlService> {
       args: z.strictObject({ serial: z.string().min(1).max(100), user: z.string().min(1).max(100) }),
       run: async (a) => {
         if (!deps.reprintLabel) throw Object.assign(new Error(`station ${deps.stationId} has no label printer (no label section in its config)`), { code: 'NO_PRINTER' });
+        const printed = await deps.reprintLabel(a.serial, a.user);
         deps.log(`label of ${a.serial} reprinted for ${a.user} over the control socket`);
-        return deps.reprintLabel(a.serial, a.user);
+        return printed;
       },
     }),
 
