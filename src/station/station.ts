@@ -495,7 +495,8 @@ export class Station extends TypedEmitter<StationEvents> {
     const plan = { ...job.plan, name: `engineering: ${planStep.name}`, steps: [{ ...planStep, params: parsed.data }], teardown: [] };
     // Not a unit, but what it flashes and numbers is in the ledger all the same (a number only with --allocate-identity).
     const id = randomUUID();
-    const ledger = this.cycleLedger(job, id, startedAt, this.cycleFacts(job, plan), { engineering: true, allowNewIdentity: request.allocateIdentity === true });
+    const facts = this.cycleFacts(job, plan);
+    const ledger = this.cycleLedger(job, id, startedAt, facts, { engineering: true, allowNewIdentity: request.allocateIdentity === true });
     const power = this.interlock.forCycle(controller.signal);
     let outcome: CycleOutcome;
     try {
@@ -535,7 +536,7 @@ export class Station extends TypedEmitter<StationEvents> {
       id,
       station: this.deps.stationId,
       plan: { name: job.plan.name, product: job.plan.product },
-      ...(job.image ? { image: { bundleId: job.image.bundleId, version: job.image.version, imageHash: job.image.imageHash, regions: Object.fromEntries(job.image.regions.map((r) => [r.name, r.sha256])) } } : {}),
+      ...(facts.image ? { image: facts.image } : {}),
       ...runFields(identity, ledger, startedAt, ended, outcome),
       ...(clockSynced !== undefined ? { clockSynced } : {}),
       engineering: { step: planStep.name, kind: planStep.kind, params: parsed.data, flashes: ledger.flashes },
