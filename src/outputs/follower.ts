@@ -3,6 +3,7 @@ import type { JournalSource } from '../records/journal.js';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { FileCursor } from './cursor.js';
 import type { Position, RecordOutput } from './output.js';
+import { sleep } from '../util/sleep.js';
 
 export interface FollowerOptions {
   journal: JournalSource;
@@ -118,7 +119,7 @@ export class JournalFollower extends TypedEmitter<FollowerEvents> {
         this.emit('failed', output.name, error, retryIn);
         if (retryIn === undefined) throw error;
         this.log(`output ${output.name}: ${error.message}; retry ${attempt + 1} of ${attempts} in ${retryIn} ms`);
-        await new Promise((resolve) => setTimeout(resolve, retryIn));
+        await sleep(retryIn);
       }
     }
   }

@@ -21,10 +21,11 @@ export interface BoundCommand {
 }
 
 let setprivPath: string | null | undefined;
+let shPath: string | null | undefined;
 
 export function boundToThisProcess(file: string, args: readonly string[], cwd?: string): BoundCommand {
   setprivPath ??= which('setpriv') ?? null;
-  const shPath = which('sh');
+  shPath ??= which('sh') ?? null;
   // A program that is not there is started plainly, so the caller sees ENOENT for it (SOCAT_MISSING, PROBE_NOT_FOUND).
   if (!setprivPath || !shPath || which(file, cwd) === undefined) return { file, args: [...args], bound: false };
   const guard = `[ "$PPID" = "${process.pid}" ] || exit 125; exec "$0" "$@"`;
