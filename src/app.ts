@@ -1,7 +1,7 @@
 import { basename, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { ConfigError } from './config/errors.js';
-import type { StationConfig, ProbeConfig } from './config/station.js';
+import { identityBlockOf, type StationConfig, type ProbeConfig } from './config/station.js';
 import { loadPlan, parsePlan } from './config/plan.js';
 import type { GpioChip, DigitalOutput, GpioBias } from './devices/gpio/gpio.js';
 import type { I2cBus } from './devices/i2c/i2c.js';
@@ -21,7 +21,7 @@ import { Books, stationHasRun } from './records/books.js';
 import { DataDirLock } from './records/data-lock.js';
 import { loadOrCreateStationKey, type StationKey } from './records/station-key.js';
 import { makeCheckpoint } from './records/checkpoint.js';
-import { BlockError, macRange, serialRange, type IdentityBlock } from './core/blocks.js';
+import { BlockError } from './core/blocks.js';
 import { errorMessage } from './core/errors.js';
 import { removeStaleTempDirs } from './util/temp.js';
 import { which } from './util/child.js';
@@ -122,12 +122,6 @@ export interface App {
   /** Re-read the active bundle (or the station's plan) and hand the job to the station. */
   reloadJob(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The station config's identity block as ranges. */
-function configBlock(config: StationConfig): IdentityBlock {
-  const c = config.identity;
-  return { serial: serialRange(c.serial_prefix, c.serial_digits, c.first, c.count), mac: macRange(c.mac_first.toLowerCase(), c.count) };
 }
 
 /** The plan writes identities: it has an identity step. */
@@ -330,7 +324,7 @@ async function wire(config: StationConfig, hw: Hardware, opts: AppOptions, opene
     const plan = bundle ? parsePlan(bundle.plan.text, file, registry) : await loadPlan(file, registry);
     // This station's block of the bundle; the station config's only when no bundle is active.
     const own = bundle?.identity?.stations[config.station_id];
-    const block = bundle ? (own ? stationBlockRanges(own) : undefined) : configBlock(config);
+    const block = bundle ? (own ? stationBlockRanges(own) : undefined) : identityBlockOf(config.identity);
     const source = bundle ? `bundle ${bundle.manifest.version} (${bundle.bundleId.slice(0, 12)})` : `station config ${config.file}`;
     if (writesIdentity(plan)) {
       if (!block) throw new Error(`${file}: NO_BLOCK_FOR_STATION: the plan writes identities and bundle ${bundle!.manifest.version} has no identity block for station ${config.station_id}`);

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseStation, stationWarnings, type StationConfig } from '../config/station.js';
+import { identityBlockOf, parseStation, stationWarnings, type StationConfig } from '../config/station.js';
 import { exists } from '../util/fs.js';
-import { BlockError, macRange, serialRange } from '../core/blocks.js';
+import { BlockError } from '../core/blocks.js';
 import { LEDGER_FILE } from '../records/books.js';
 import { Ledger } from '../records/ledger.js';
 import { parsePlanSource } from '../config/plan.js';
@@ -80,8 +80,9 @@ async function checkStationBlock(station: StationConfig): Promise<void> {
   const c = station.identity;
   const where = `${station.file}: identity`;
   try {
-    ledger.checkBlock(serialRange(c.serial_prefix, c.serial_digits, c.first, c.count), `${where} (serial)`);
-    ledger.checkBlock(macRange(c.mac_first.toLowerCase(), c.count), `${where} (mac_first)`);
+    const block = identityBlockOf(c);
+    ledger.checkBlock(block.serial, `${where} (serial)`);
+    ledger.checkBlock(block.mac, `${where} (mac_first)`);
   } catch (e) {
     if (e instanceof BlockError) throw new Error(`${e.code}: ${e.message} (ledger ${path})`, { cause: e });
     throw e;

@@ -4,7 +4,7 @@ import { accessSync, constants } from 'node:fs';
 import { YamlSource } from './yaml.js';
 import { chipFamily, probeScriptProblem, type ChipFamily } from '../core/chip-families.js';
 import type { ConfigIssue } from './errors.js';
-import { macRange, rangeProblem, serialRange } from '../core/blocks.js';
+import { macRange, rangeProblem, serialRange, type IdentityBlock } from '../core/blocks.js';
 import { resetPull } from './pi-header.js';
 
 /** BCM GPIO lines on the Raspberry Pi's 40-pin header. */
@@ -346,10 +346,10 @@ export const stationSchema = z
       if (problem) ctx.addIssue({ code: 'custom', path: ['probe', 'target'], message: problem });
     }
     // The identity block: numbers that fit their digits, a unicast MAC block that neither wraps nor reaches broadcast.
-    const id = s.identity;
-    const serialProblem = rangeProblem(serialRange(id.serial_prefix, id.serial_digits, id.first, id.count));
+    const block = identityBlockOf(s.identity);
+    const serialProblem = rangeProblem(block.serial);
     if (serialProblem) ctx.addIssue({ code: 'custom', path: ['identity', 'count'], message: serialProblem });
-    const macProblem = rangeProblem(macRange(id.mac_first.toLowerCase(), id.count));
+    const macProblem = rangeProblem(block.mac);
     if (macProblem) ctx.addIssue({ code: 'custom', path: ['identity', 'mac_first'], message: macProblem });
     const names = new Set<string>();
     s.light_sensors.forEach((sensor, i) => {
@@ -447,4 +447,9 @@ export function stationWarnings(config: StationConfig, source?: YamlSource): Con
     if (m.password_file !== undefined && m.url.startsWith('mqtt://')) warn(['mqtt', 'url'], 'the password crosses the network in clear text over mqtt://: use mqtts://');
   }
   return issues;
+}
+
+/** The station config's identity block (`identity`) as ranges. */
+export function identityBlockOf(c: { serial_prefix: string; serial_digits: number; first: number; count: number; mac_first: string }): IdentityBlock {
+  return { serial: serialRange(c.serial_prefix, c.serial_digits, c.first, c.count), mac: macRange(c.mac_first.toLowerCase(), c.count) };
 }
