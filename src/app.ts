@@ -35,7 +35,7 @@ import { renderScreen } from './operator/render.js';
 import { JournalFollower } from './outputs/follower.js';
 import { LogSync } from './outputs/stick-logs.js';
 import { MqttOutput, mqttStatus, type MqttStatus } from './outputs/mqtt.js';
-import { BundleStore, type ActiveBundle } from './media/store.js';
+import { BundleStore } from './media/store.js';
 import { Importer } from './media/importer.js';
 import { MediaError } from './media/errors.js';
 import { stationBlockRanges, type Manifest } from './media/manifest.js';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { join } from 'node:path';
-import type { UnitRecord } from '../core/record.js';
 import { HistoryIndex } from '../records/history.js';
 import { summarize, type UnitSummary } from './summary.js';
 import type { Station, StationStatus } from '../station/station.js';
