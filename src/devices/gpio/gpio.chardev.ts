@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readSync, writeSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import type { DigitalInput, DigitalOutput, GpioChip, InputSpec, OutputSpec } from './gpio.js';
-import { GpioError } from './gpio.js';
+import { GpioError, pickPiChip } from './gpio.js';
 import { DebouncedInput, PolarOutput } from './lines.js';
 import {
   BIAS_FLAG,
@@ -38,9 +38,6 @@ import {
  * jiffies (4 ms steps at HZ=250). Active-low is the kernel's too, so levels and edge ids are
  * already logical (rising = became active), and `gpioinfo` shows the line as pijig sees it.
  */
-
-/** Labels of the Pi's main GPIO controller across models (Pi 5: the RP1's lines). */
-export const PI_CHIP_LABELS = ['pinctrl-bcm2711', 'pinctrl-bcm2835', 'pinctrl-bcm2712', 'pinctrl-rp1', 'raspberrypi-exp-gpio'];
 
 const POLLIN = 0x1;
 const POLLERR = 0x8;
@@ -472,8 +469,7 @@ export class ChardevGpioChip implements GpioChip {
 /** The Pi's main GPIO chip among /dev/gpiochip*: by label (given, or one of the Pi's), else the one with >= 28 lines. */
 function findChip(libc: Libc, devDir: string, label: string | undefined): string {
   const chips = scanChips(libc, devDir);
-  const labels = label ? [label] : PI_CHIP_LABELS;
-  const chip = chips.find((c) => labels.includes(c.label)) ?? (label ? undefined : chips.find((c) => c.lines >= 28));
+  const { chip, labels } = pickPiChip(chips, label, (c) => c.lines);
   if (!chip) {
     throw new GpioError(
       'NO_CHIP',

@@ -1,14 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DigitalInput, DigitalOutput, GpioChip, InputSpec, OutputSpec } from './gpio.js';
-import { GpioError } from './gpio.js';
+import { GpioError, pickPiChip } from './gpio.js';
 import { DebouncedInput, PolarOutput } from './lines.js';
 
 type OnoffGpio = import('onoff').Gpio;
 
 const SYSFS = '/sys/class/gpio';
-/** Labels of the Pi's main GPIO controller across models (Pi 5: the RP1's lines). */
-const PI_CHIP_LABELS = ['pinctrl-bcm2711', 'pinctrl-bcm2835', 'pinctrl-bcm2712', 'pinctrl-rp1', 'raspberrypi-exp-gpio'];
 
 /**
  * Find the sysfs number base of the Pi's GPIO chip. Since kernel 6.6 the lines are numbered from
@@ -27,8 +25,7 @@ export async function findGpioBase(sysfs = SYSFS, wantedLabel?: string): Promise
     const read = (f: string) => readFile(join(sysfs, chip, f), 'utf8').then((t) => t.trim());
     found.push({ base: Number(await read('base')), label: await read('label'), ngpio: Number(await read('ngpio')) });
   }
-  const labels = wantedLabel ? [wantedLabel] : PI_CHIP_LABELS;
-  const chip = found.find((c) => labels.includes(c.label)) ?? (wantedLabel ? undefined : found.find((c) => c.ngpio >= 28));
+  const { chip, labels } = pickPiChip(found, wantedLabel, (c) => c.ngpio);
   if (!chip) throw new GpioError('NO_CHIP', `no GPIO chip labelled ${labels.join(' or ')} in ${sysfs} (found: ${found.map((c) => c.label).join(', ') || 'none'})`);
   return chip;
 }

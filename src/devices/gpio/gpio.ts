@@ -49,3 +49,15 @@ export interface GpioChip {
 }
 
 export class GpioError extends PijigError<'NO_CHIP' | 'NO_BACKEND' | 'EXPORT_FAILED' | 'REQUEST_FAILED' | 'LINE_BUSY' | 'IO'> {}
+
+/** Labels of the Pi's main GPIO controller across models (Pi 5: the RP1's lines). */
+export const PI_CHIP_LABELS = ['pinctrl-bcm2711', 'pinctrl-bcm2835', 'pinctrl-bcm2712', 'pinctrl-rp1', 'raspberrypi-exp-gpio'];
+
+/**
+ * The Pi's main GPIO chip among those found: by label (the one asked for, else one of the Pi's),
+ * else - when none was asked for - the first with at least 28 lines. `labels` names what was looked for.
+ */
+export function pickPiChip<T extends { label: string }>(found: readonly T[], wanted: string | undefined, lines: (chip: T) => number): { chip: T | undefined; labels: readonly string[] } {
+  const labels = wanted ? [wanted] : PI_CHIP_LABELS;
+  return { chip: found.find((c) => labels.includes(c.label)) ?? (wanted ? undefined : found.find((c) => lines(c) >= 28)), labels };
+}
